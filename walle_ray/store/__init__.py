@@ -1,0 +1,55 @@
+"""Persistent store of workflows, their versions and their executions.
+
+Open it with ``store = await open_store(url)`` and close it with
+``await store.close()``. The default database is the SQLite file
+``$XDG_DATA_HOME/walle/walle.db`` (``~/.local/share/walle/walle.db`` when
+XDG_DATA_HOME is unset); the ``WALLE_DATABASE_URL`` environment variable or
+the ``url`` argument changes it, for example to
+``postgresql://user@host:5432/walle``. Opening a database migrates it to the
+newest schema and keeps its data.
+"""
+
+from walle_ray.store.base import (
+    UNFINISHED_STATUSES,
+    DuplicateExecutionError,
+    ExecutionNotFoundError,
+    Store,
+    StoreError,
+    UnsupportedDatabaseError,
+)
+from walle_ray.store.records import (
+    AttemptRecord,
+    ExecutionRecord,
+    Page,
+    TaskRunRecord,
+    WorkflowRecord,
+    WorkflowVersionRecord,
+)
+from walle_ray.store.sql import SqlStore, open_store
+from walle_ray.store.urls import (
+    DATABASE_URL_ENV,
+    default_database_path,
+    mask_url,
+    resolve_database_url,
+)
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "UNFINISHED_STATUSES",
+    "AttemptRecord",
+    "DuplicateExecutionError",
+    "ExecutionNotFoundError",
+    "ExecutionRecord",
+    "Page",
+    "SqlStore",
+    "Store",
+    "StoreError",
+    "TaskRunRecord",
+    "UnsupportedDatabaseError",
+    "WorkflowRecord",
+    "WorkflowVersionRecord",
+    "default_database_path",
+    "mask_url",
+    "open_store",
+    "resolve_database_url",
+]

@@ -1,0 +1,1 @@
+"""Alembic scripts of the store; ``walle_ray.store.migrate`` runs them."""
