@@ -2,9 +2,9 @@
 
 Open it with ``store = await open_store(url)`` and close it with
 ``await store.close()``. The default database is the SQLite file
-``$XDG_DATA_HOME/walle/walle.db`` (``~/.local/share/walle/walle.db`` when
-XDG_DATA_HOME is unset); the ``WALLE_DATABASE_URL`` environment variable or
-the ``url`` argument changes it, for example to
+``$XDG_DATA_HOME/walle/walle.db``, or ``~/.local/share/walle/walle.db`` when
+XDG_DATA_HOME is unset. The ``WALLE_DATABASE_URL`` environment variable or
+the ``url`` argument selects another one, such as
 ``postgresql://user@host:5432/walle``. Opening a database migrates it to the
 newest schema and keeps its data.
 """

@@ -61,7 +61,7 @@ def create_store_engine(url: URL, *, echo: bool = False) -> AsyncEngine:
     """Create an async engine for ``url``, which must already name an async driver.
 
     For SQLite, every new connection gets WAL mode, a busy timeout and foreign
-    keys, and transactions begin as :data:`SQLITE_IMMEDIATE_OPTION` says. An
+    keys, and transactions begin as :data:`SQLITE_IMMEDIATE_OPTION` selects. An
     in-memory SQLite database keeps one shared connection, because
     each new connection would otherwise open a separate, empty database.
     """

@@ -104,12 +104,12 @@ def _optional_epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def _check_text(value: str, what: str, max_length: int) -> None:
+def _check_text(value: str, field_name: str, max_length: int) -> None:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"invalid {what} {value!r}: give a non-empty string")
+        raise ValueError(f"invalid {field_name} {value!r}: give a non-empty string")
     if len(value) > max_length:
         raise ValueError(
-            f"invalid {what} {value[:40]!r}...: it has {len(value)} characters, "
+            f"invalid {field_name} {value[:40]!r}...: it has {len(value)} characters, "
             f"at most {max_length} are allowed"
         )
 
@@ -710,7 +710,7 @@ async def open_store(
     except (OSError, DBAPIError) as exc:
         await engine.dispose()
         raise StoreError(
-            f"cannot open the store database {mask_url(resolved)}: "
+            f"failed to open the store database {mask_url(resolved)}: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
     except BaseException:

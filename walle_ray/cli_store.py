@@ -1,0 +1,295 @@
+"""The ``walle executions`` and ``walle show`` commands, and run recording.
+
+Both commands read the store that ``walle run`` records into: the SQLite file
+``$XDG_DATA_HOME/walle/walle.db`` (``~/.local/share/walle/walle.db`` when
+XDG_DATA_HOME is unset), or the database that ``--database`` or
+``WALLE_DATABASE_URL`` names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from walle_ray.durations import format_duration
+from walle_ray.results import ExecutionResult
+from walle_ray.store import (
+    DATABASE_URL_ENV,
+    ExecutionRecord,
+    Store,
+    StoreError,
+    UnsupportedDatabaseError,
+    default_database_path,
+    open_store,
+)
+from walle_ray.store.recorder import StoreRecorder, TaskEventListener
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+STATUS_STYLES = {
+    "WAITING": "dim",
+    "RUNNING": "bold cyan",
+    "SUCCESS": "green",
+    "ERROR": "bold red",
+    "ABORT": "yellow",
+    "SKIPPED": "dim",
+    "CANCELLED": "yellow",
+}
+
+database_option = click.option(
+    "--database",
+    metavar="URL",
+    envvar=DATABASE_URL_ENV,
+    help="Store database, e.g. sqlite:///path/walle.db or "
+    f"postgresql://user@host/db [env {DATABASE_URL_ENV}; default: "
+    "$XDG_DATA_HOME/walle/walle.db, else ~/.local/share/walle/walle.db].",
+)
+
+
+def record_options(command: F) -> F:
+    """Add ``--database`` and ``--no-record`` to a command that runs workflows."""
+    command = click.option(
+        "--no-record",
+        is_flag=True,
+        help="Do not record the execution in the store.",
+    )(command)
+    return database_option(command)
+
+
+def _run_with_store(database: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store, run ``work`` on it and close it, mapping errors to exits."""
+
+    async def main() -> T:
+        store = await open_store(database)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except UnsupportedDatabaseError as exc:
+        raise click.UsageError(f"invalid --database: {exc}") from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _timestamp(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    local = datetime.fromtimestamp(epoch, tz=UTC).astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def _status(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def _one_line(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+@click.command()
+@click.argument("workflow", required=False)
+@click.option("--status", help="Only executions in this status, e.g. ERROR.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Maximum number of executions to list.",
+)
+@click.option(
+    "--offset",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Number of newest executions to skip.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@database_option
+def executions(
+    workflow: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+    database: str | None,
+) -> None:
+    """List recorded executions, newest first, optionally of WORKFLOW only."""
+    page = _run_with_store(
+        database,
+        lambda store: store.list_executions(
+            workflow, status.upper() if status else None, limit=limit, offset=offset
+        ),
+    )
+    if as_json:
+        data = {
+            "total": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+            "executions": [item.to_dict() for item in page.items],
+        }
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+
+    console = Console()
+    if not page.items:
+        console.print("no executions found")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("EXECUTION", "WORKFLOW", "MODE", "STATUS", "CREATED", "DURATION"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("ERROR", overflow="ellipsis", no_wrap=True)
+    for item in page.items:
+        workflow_name = item.workflow
+        if item.version is not None:
+            workflow_name += f" v{item.version}"
+        table.add_row(
+            item.execution_id,
+            workflow_name,
+            item.mode,
+            _status(item.status),
+            _timestamp(item.created_at),
+            _duration(item.duration_s),
+            _one_line(item.error),
+        )
+    console.print(table)
+    first = page.offset + 1
+    last = page.offset + len(page.items)
+    console.print(f"executions {first} to {last} of {page.total}", style="dim")
+
+
+@click.command()
+@click.argument("execution_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@database_option
+def show(execution_id: str, as_json: bool, database: str | None) -> None:
+    """Show one recorded execution with its tasks and their attempts."""
+    record = _run_with_store(database, lambda store: store.get_execution(execution_id))
+    if record is None:
+        where = database or f"the default store {default_database_path()}"
+        raise click.ClickException(
+            f"execution '{execution_id}' not found in {where}; "
+            "list executions with 'walle executions'"
+        )
+    if as_json:
+        data = record.to_dict(include_attempts=True)
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    _print_execution(Console(), record)
+
+
+def _print_execution(console: Console, record: ExecutionRecord) -> None:
+    version = "" if record.version is None else f" version {record.version}"
+    console.print(f"[bold]execution[/bold] {record.execution_id}")
+    console.print(f"workflow   {record.workflow}{version}")
+    console.print(f"mode       {record.mode}")
+    console.print(Text("status     ").append(_status(record.status)))
+    console.print(f"created    {_timestamp(record.created_at)}")
+    console.print(f"started    {_timestamp(record.started_at)}")
+    console.print(f"ended      {_timestamp(record.ended_at)}")
+    console.print(f"duration   {_duration(record.duration_s)}")
+    if record.idempotency_key:
+        console.print(f"key        {record.idempotency_key}")
+    if record.error:
+        console.print(Text(f"error      {record.error}", style="red"))
+
+    table = Table(box=None, header_style="bold", title_justify="left")
+    for column in ("TASK", "STATUS", "ATTEMPTS", "DURATION", "CODES", "ERROR"):
+        table.add_column(column)
+    for run in record.tasks:
+        codes = ", ".join(
+            "-" if attempt.status_code is None else str(attempt.status_code)
+            for attempt in run.attempts
+        )
+        items = run.detail.get("items")
+        status = _status(run.status)
+        if isinstance(items, dict) and "total" in items:
+            status.append(
+                f" ({items.get('succeeded', '?')}/{items['total']} items)", style="dim"
+            )
+        table.add_row(
+            run.name,
+            status,
+            str(len(run.attempts)),
+            _duration(run.duration_s),
+            codes,
+            _one_line(run.error),
+        )
+    console.print()
+    if record.tasks:
+        console.print(table)
+    else:
+        console.print("no task has been recorded", style="dim")
+
+
+class Recording:
+    """The recording of one ``walle run``, or nothing when recording is off.
+
+    Build it with :func:`start_recording`. ``execution_id`` is None when
+    recording is off, so that the engine picks the id itself.
+    """
+
+    def __init__(self, recorder: StoreRecorder | None) -> None:
+        self.recorder = recorder
+        self.execution_id = None if recorder is None else recorder.execution_id
+
+    def listener(self, forward: TaskEventListener) -> TaskEventListener:
+        """Return the listener to pass to the engine; it also calls ``forward``."""
+        if self.recorder is None:
+            return forward
+        self.recorder.forward = forward
+        return self.recorder
+
+    def finish(self, result: ExecutionResult) -> None:
+        """Write the final result and wait for pending writes (up to 60 s)."""
+        if self.recorder is not None:
+            self.recorder.finish(result)
+
+
+def start_recording(
+    database: str | None,
+    workflow: str,
+    mode: str,
+    input: Any,
+    *,
+    enabled: bool = True,
+) -> Recording:
+    """Open the store and create a RUNNING execution of ``workflow``.
+
+    Exits with status 2 for an invalid database URL and 1 when the database
+    cannot be opened, before anything runs. Later store failures are only
+    logged.
+    """
+    if not enabled:
+        return Recording(None)
+    recorder = StoreRecorder(database, workflow=workflow, mode=mode, input=input)
+    try:
+        recorder.start()
+    except UnsupportedDatabaseError as exc:
+        raise click.UsageError(f"invalid --database: {exc}") from None
+    except (StoreError, TimeoutError) as exc:
+        raise click.ClickException(
+            f"failed to start recording: {exc}; fix --database or pass --no-record"
+        ) from None
+    return Recording(recorder)
