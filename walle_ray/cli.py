@@ -296,8 +296,10 @@ def gateway(functions: tuple[str, ...], host: str, port: int) -> None:
         asyncio.run(serve([Path(d) for d in functions], host=host, port=port))
 
 
+from walle_ray.cli_kube import kube  # noqa: E402
 from walle_ray.cli_store import executions, show  # noqa: E402
 
+main.add_command(kube)
 main.add_command(executions)
 main.add_command(show)
 

@@ -1,0 +1,1 @@
+"""Walle on Kubernetes: KubeRay manifests and the client that manages them."""
