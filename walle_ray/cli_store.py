@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -20,17 +20,17 @@ from rich.table import Table
 from rich.text import Text
 
 from walle_ray.durations import format_duration
-from walle_ray.results import ExecutionResult
-from walle_ray.store import (
-    DATABASE_URL_ENV,
-    ExecutionRecord,
-    Store,
-    StoreError,
-    UnsupportedDatabaseError,
-    default_database_path,
-    open_store,
-)
-from walle_ray.store.recorder import StoreRecorder, TaskEventListener
+
+if TYPE_CHECKING:
+    from walle_ray.results import ExecutionResult
+    from walle_ray.store import ExecutionRecord, Store
+    from walle_ray.store.recorder import StoreRecorder, TaskEventListener
+
+# The store package loads SQLAlchemy and Alembic, which take most of a second
+# to import, so this module imports it only inside the commands that use it.
+
+DATABASE_URL_ENV = "WALLE_DATABASE_URL"
+"""The same variable as ``walle_ray.store.DATABASE_URL_ENV``; a test checks it."""
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +70,7 @@ def record_options(command: F) -> F:
 
 def _run_with_store(database: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store, run ``work`` on it and close it, mapping errors to exits."""
+    from walle_ray.store import StoreError, UnsupportedDatabaseError, open_store
 
     async def main() -> T:
         store = await open_store(database)
@@ -187,6 +188,8 @@ def show(execution_id: str, as_json: bool, database: str | None) -> None:
     """Show one recorded execution with its tasks and their attempts."""
     record = _run_with_store(database, lambda store: store.get_execution(execution_id))
     if record is None:
+        from walle_ray.store import default_database_path
+
         where = database or f"the default store {default_database_path()}"
         raise click.ClickException(
             f"execution '{execution_id}' not found in {where}; "
@@ -281,6 +284,9 @@ def start_recording(
     cannot be opened, before anything runs. Later store failures are only
     logged.
     """
+    from walle_ray.store import StoreError, UnsupportedDatabaseError
+    from walle_ray.store.recorder import StoreRecorder
+
     if not enabled:
         return Recording(None)
     recorder = StoreRecorder(database, workflow=workflow, mode=mode, input=input)

@@ -77,3 +77,10 @@ def test_cap_text_notes_length() -> None:
     assert cap_text("x" * 20, max_chars=10) == (
         "x" * 10 + "... [truncated: 20 characters in total]"
     )
+
+
+def test_cli_environment_variable_matches() -> None:
+    from walle_ray import cli_store
+    from walle_ray.store import DATABASE_URL_ENV
+
+    assert cli_store.DATABASE_URL_ENV == DATABASE_URL_ENV
