@@ -1,0 +1,86 @@
+"""Session fixtures: the Walle Serve application on the session's Ray instance.
+
+Serve starts once per session on 127.0.0.1 with a free port, a SQLite
+database in a temporary folder and a short wait for sync triggers, so
+tests can reach the 202 answer of a slow sync trigger quickly.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import EXAMPLE_FUNCTIONS
+from walle_ray.service import ServiceConfig
+
+SYNC_TRIGGER_WAIT_S = 3.0
+MAX_BODY_BYTES = 64 * 1024
+STARTUP_TIMEOUT_S = 180.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class ServeApp:
+    """The running application: its base URL and the settings it was given."""
+
+    url: str
+    config: ServiceConfig
+
+
+@pytest.fixture(scope="session")
+def serve_app(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeApp]:
+    import ray
+    from ray import serve
+
+    from serve_app.app import build_app
+
+    database = Path(tmp_path_factory.mktemp("service")) / "walle.db"
+    functions = (str(EXAMPLE_FUNCTIONS),) if EXAMPLE_FUNCTIONS.is_dir() else ()
+    config = ServiceConfig(
+        database_url=f"sqlite:///{database}",
+        functions_dirs=functions,
+        invokers=2,
+        sync_trigger_wait_s=SYNC_TRIGGER_WAIT_S,
+        max_body_bytes=MAX_BODY_BYTES,
+        orchestrator_name="walle-test-orchestrator",
+        invoker_prefix="walle-test-service-invoker",
+    )
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(config), name="walle", route_prefix="/")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        try:
+            response = httpx.get(f"{url}/api/health", timeout=60)
+            if response.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the Walle API at {url} did not become healthy")
+        time.sleep(0.5)
+    yield ServeApp(url, config)
+    serve.shutdown()
+    try:
+        ray.kill(ray.get_actor(config.orchestrator_name, namespace=config.namespace))
+    except ValueError:
+        pass
+
+
+@pytest.fixture
+def client(serve_app: ServeApp) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=serve_app.url, timeout=60) as http:
+        yield http

@@ -1,0 +1,550 @@
+"""The orchestrator: runs executions outside HTTP requests and records them.
+
+``Orchestrator`` is the body of a detached, named async Ray actor
+(``OrchestratorActor``). Each execution runs ``run_workflow`` in a thread of
+the actor, with one ``InvokerPool`` shared by all executions. Task events
+reach the store as tasks finish, so when Ray restarts the actor after a
+crash, the new instance resumes every unfinished execution and reuses the
+results of the tasks that had already succeeded. A task that was running at
+the crash is called again, which is why functions should be idempotent; every
+call carries an ``Idempotency-Key`` header for them to deduplicate on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from walle_ray.control import ExecutionControl
+from walle_ray.engine import run_workflow
+from walle_ray.errors import WalleError
+from walle_ray.results import (
+    ExecutionResult,
+    ExecutionStatus,
+    TaskResult,
+    iso_timestamp,
+)
+from walle_ray.service.config import ServiceConfig
+from walle_ray.service.convert import succeeded_tasks
+from walle_ray.service.events import (
+    EXECUTION_FINISHED,
+    EXECUTION_STARTED,
+    TASK_FINISHED,
+    TASK_STARTED,
+    EventLog,
+)
+from walle_ray.service.metrics import ServiceMetrics
+from walle_ray.spec import Workflow, load_workflow
+from walle_ray.store import Store, open_store
+
+logger = logging.getLogger(__name__)
+
+MAX_ACTOR_CONCURRENCY = 1000
+STORE_WRITE_TIMEOUT_S = 60.0
+RECENT_LOGS_KEPT = 1000
+POOL_CREATE_ATTEMPTS = 30
+
+
+@dataclass(slots=True)
+class _Run:
+    """An execution this orchestrator instance runs or has queued."""
+
+    execution_id: str
+    workflow: Workflow
+    version: int | None
+    mode: str
+    input: Any
+    reuse: dict[str, TaskResult]
+    control: ExecutionControl = field(default_factory=ExecutionControl)
+    log: EventLog = field(default_factory=EventLog)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _StoreListener:
+    """Forwards task events from the execution thread to the actor's loop.
+
+    Each event waits until the store has recorded it, so a task's success is
+    durable before the execution goes on.
+    """
+
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        run: _Run,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._orchestrator = orchestrator
+        self._run = run
+        self._loop = loop
+
+    def task_started(self, name: str, at: float) -> None:
+        self._call(self._orchestrator._task_started(self._run, name, at))
+
+    def task_finished(self, result: TaskResult) -> None:
+        self._call(self._orchestrator._task_finished(self._run, result))
+
+    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            future.result(STORE_WRITE_TIMEOUT_S)
+        except Exception:
+            logger.exception(
+                "execution %s: recording a task event failed",
+                self._run.execution_id,
+            )
+
+
+class Orchestrator:
+    """Starts, tracks, cancels and resumes executions; see the module docs.
+
+    Must be constructed inside a running event loop (Ray runs an async
+    actor's ``__init__`` on its loop). Startup, which opens the store,
+    starts the gateway and the invoker pool and resumes unfinished
+    executions, begins at once; every public method waits for it.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = ServiceConfig.from_dict(config)
+        self._loop = asyncio.get_running_loop()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.config.max_concurrent_executions,
+            thread_name_prefix="walle-execution",
+        )
+        self._runs: dict[str, _Run] = {}
+        self._logs: OrderedDict[str, EventLog] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._metrics = ServiceMetrics()
+        self._store: Store | None = None
+        self._gateway: Any = None
+        self._gateway_url: str | None = self.config.gateway_url
+        self._pool: Any = None
+        self._resumed = 0
+        self._startup = self._loop.create_task(self._start())
+
+    # -- startup -------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self._store = await open_store(self.config.database_url)
+        if self._gateway_url is None:
+            self._gateway_url = await asyncio.to_thread(self._start_gateway)
+        self._pool = await asyncio.to_thread(self._create_pool)
+        await self._resume_unfinished()
+        logger.info(
+            "orchestrator ready in process %d: gateway %s, %d invokers, "
+            "%d executions resumed",
+            os.getpid(),
+            self._gateway_url,
+            self._pool.size,
+            self._resumed,
+        )
+
+    def _start_gateway(self) -> str:
+        from walle_ray.gateway import LocalGateway
+
+        gateway = LocalGateway(self.config.functions_dirs)
+        url = gateway.start()
+        self._gateway = gateway
+        return url
+
+    def _create_pool(self) -> Any:
+        from walle_ray.invoker import InvokerPool
+
+        # A restarted orchestrator reuses the invoker names. Ray ends the
+        # previous instance's invokers with it, but a name can stay taken
+        # for a moment, so creation is retried.
+        for attempt in range(1, POOL_CREATE_ATTEMPTS + 1):
+            try:
+                pool = InvokerPool(
+                    self.config.invokers, name_prefix=self.config.invoker_prefix
+                )
+            except ValueError as exc:
+                if attempt == POOL_CREATE_ATTEMPTS:
+                    raise
+                logger.info("invoker names still taken (%s); retrying", exc)
+                self._kill_named_invokers()
+                time.sleep(1.0)
+                continue
+            pool.wait_ready()
+            return pool
+        raise AssertionError("unreachable")
+
+    def _kill_named_invokers(self) -> None:
+        size = self.config.invokers or 4
+        for index in range(size):
+            name = f"{self.config.invoker_prefix}-{index}"
+            try:
+                ray.kill(ray.get_actor(name))
+            except ValueError:
+                continue
+
+    async def _ready(self) -> Store:
+        await asyncio.shield(self._startup)
+        assert self._store is not None
+        return self._store
+
+    async def _resume_unfinished(self) -> None:
+        store = self._store
+        assert store is not None
+        for record in await store.list_unfinished_executions():
+            version = (
+                await store.get_workflow_version(record.workflow, record.version)
+                if record.version is not None
+                else None
+            )
+            if version is None:
+                await self._fail_unstartable(
+                    record.execution_id,
+                    f"cannot resume: version {record.version} of workflow "
+                    f"'{record.workflow}' is not stored",
+                )
+                continue
+            try:
+                workflow = load_workflow(version.spec_yaml)
+            except WalleError as exc:
+                await self._fail_unstartable(
+                    record.execution_id, f"cannot resume: the stored spec fails: {exc}"
+                )
+                continue
+            reuse = succeeded_tasks(record)
+            logger.info(
+                "execution %s of workflow %s resumed with %d succeeded tasks reused",
+                record.execution_id,
+                record.workflow,
+                len(reuse),
+            )
+            self._launch(
+                _Run(
+                    execution_id=record.execution_id,
+                    workflow=workflow,
+                    version=record.version,
+                    mode=record.mode,
+                    input=record.input,
+                    reuse=reuse,
+                )
+            )
+            self._resumed += 1
+
+    async def _fail_unstartable(self, execution_id: str, error: str) -> None:
+        assert self._store is not None
+        logger.error("execution %s: %s", execution_id, error)
+        await self._store.update_execution_status(
+            execution_id,
+            ExecutionStatus.ERROR.value,
+            ended_at=time.time(),
+            error=error,
+        )
+
+    # -- public methods (called through the actor handle) --------------------
+
+    async def ready(self) -> dict[str, Any]:
+        """Wait for startup and describe this instance."""
+        await self._ready()
+        return {
+            "pid": os.getpid(),
+            "gateway": self._gateway_url,
+            "invokers": self._pool.size if self._pool is not None else 0,
+            "resumed": self._resumed,
+            "running": len(self._runs),
+        }
+
+    async def start(
+        self,
+        *,
+        workflow: str,
+        version: int,
+        spec_yaml: str,
+        mode: str,
+        input: Any = None,
+        idempotency_key: str | None = None,
+        retry_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an execution and start it; return ``{"execution", "created"}``.
+
+        When ``idempotency_key`` was used before for ``workflow``, the stored
+        execution is returned with ``created`` False and nothing starts. With
+        ``retry_of``, the tasks that succeeded in that execution are copied to
+        the new one and not run again.
+        """
+        store = await self._ready()
+        parsed = load_workflow(spec_yaml)
+        reuse: dict[str, TaskResult] = {}
+        if retry_of is not None:
+            original = await store.get_execution(retry_of)
+            if original is None:
+                raise LookupError(f"execution '{retry_of}' not found")
+            reuse = succeeded_tasks(original)
+        execution_id = str(uuid.uuid4())
+        record = await store.create_execution(
+            execution_id=execution_id,
+            workflow=workflow,
+            version=version,
+            mode=mode,
+            input=input,
+            idempotency_key=idempotency_key,
+        )
+        if record.execution_id != execution_id:
+            logger.info(
+                "idempotency key of workflow %s matched execution %s",
+                workflow,
+                record.execution_id,
+            )
+            return {"execution": record.to_dict(), "created": False}
+        for result in reuse.values():
+            await store.save_task_result(execution_id, result)
+        self._launch(
+            _Run(
+                execution_id=execution_id,
+                workflow=parsed,
+                version=version,
+                mode=mode,
+                input=input,
+                reuse=reuse,
+            )
+        )
+        logger.info(
+            "execution %s of workflow %s (version %s) queued in %s mode%s",
+            execution_id,
+            workflow,
+            version,
+            mode,
+            f" as a retry of {retry_of}" if retry_of else "",
+        )
+        created = await store.get_execution(execution_id)
+        assert created is not None
+        return {"execution": created.to_dict(), "created": True}
+
+    async def cancel(
+        self, execution_id: str, reason: str = "cancelled by request"
+    ) -> str:
+        """Ask a running execution to stop.
+
+        Returns ``"cancelling"``, or ``"not_running"`` when this orchestrator
+        does not run the execution (it ended, or never existed).
+        """
+        await self._ready()
+        run = self._runs.get(execution_id)
+        if run is None:
+            return "not_running"
+        logger.info("execution %s: cancel requested (%s)", execution_id, reason)
+        run.control.cancel(reason)
+        return "cancelling"
+
+    async def wait(self, execution_id: str, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for an execution to end; return whether it did.
+
+        An execution this orchestrator does not run counts as ended.
+        """
+        await self._ready()
+        run = self._runs.get(execution_id)
+        if run is None:
+            return True
+        try:
+            await asyncio.wait_for(run.done.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def last_event(self, execution_id: str) -> int | None:
+        """Return the sequence number of the execution's newest event.
+
+        Returns None when no events of the execution are kept.
+        """
+        await self._ready()
+        log = self._logs.get(execution_id)
+        return None if log is None else log.last_seq
+
+    async def events(
+        self, execution_id: str, after: int, timeout_s: float
+    ) -> dict[str, Any]:
+        """Return the events after ``after``, waiting up to ``timeout_s`` for one.
+
+        ``known`` is False when no events of the execution are kept, and
+        ``closed`` is True once its final event is in the log.
+        """
+        await self._ready()
+        log = self._logs.get(execution_id)
+        if log is None:
+            return {"known": False, "closed": False, "events": []}
+        found = await log.wait_after(after, timeout_s)
+        return {
+            "known": True,
+            "closed": log.closed and (not found or found[-1].seq == log.last_seq),
+            "events": [event.to_dict() for event in found],
+        }
+
+    async def metrics_recorded(self) -> int:
+        """Return how many times the orchestrator updated its metrics."""
+        return self._metrics.recorded
+
+    # -- running executions --------------------------------------------------
+
+    def _launch(self, run: _Run) -> None:
+        self._runs[run.execution_id] = run
+        self._logs[run.execution_id] = run.log
+        self._trim_logs()
+        task = self._loop.create_task(self._supervise(run))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _trim_logs(self) -> None:
+        # Logs of finished executions are dropped oldest first; logs of
+        # running executions always stay.
+        excess = len(self._logs) - RECENT_LOGS_KEPT
+        for execution_id in list(self._logs):
+            if excess <= 0:
+                return
+            if execution_id not in self._runs:
+                del self._logs[execution_id]
+                excess -= 1
+
+    async def _supervise(self, run: _Run) -> None:
+        store = self._store
+        assert store is not None
+        try:
+            result = await self._loop.run_in_executor(
+                self._executor, self._run_in_thread, run
+            )
+            if result is None:
+                result = self._cancelled_before_start(run)
+            await self._finish(store, run, result)
+        except Exception as exc:
+            logger.exception("execution %s failed in the engine", run.execution_id)
+            await self._finish_with_error(store, run, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._runs.pop(run.execution_id, None)
+            run.done.set()
+
+    def _run_in_thread(self, run: _Run) -> ExecutionResult | None:
+        if run.control.cancelled:
+            return None
+        started = asyncio.run_coroutine_threadsafe(self._mark_running(run), self._loop)
+        started.result(STORE_WRITE_TIMEOUT_S)
+        listener = _StoreListener(self, run, self._loop)
+        return run_workflow(
+            run.workflow,
+            mode=run.mode,
+            input=run.input,
+            gateway=self._gateway_url,
+            pool=self._pool,
+            listener=listener,
+            execution_id=run.execution_id,
+            reuse=run.reuse,
+            control=run.control,
+        )
+
+    def _cancelled_before_start(self, run: _Run) -> ExecutionResult:
+        now = time.time()
+        return ExecutionResult(
+            execution_id=run.execution_id,
+            workflow=run.workflow.name,
+            mode=run.mode,
+            status=ExecutionStatus.CANCELLED,
+            started_at=now,
+            ended_at=now,
+            input=run.input,
+            error=run.control.reason or "cancelled before it started",
+        )
+
+    async def _mark_running(self, run: _Run) -> None:
+        assert self._store is not None
+        now = time.time()
+        await self._store.update_execution_status(
+            run.execution_id, ExecutionStatus.RUNNING.value, started_at=now
+        )
+        self._metrics.execution_started(run.workflow.name, run.mode)
+        await run.log.append(
+            EXECUTION_STARTED,
+            {
+                "execution_id": run.execution_id,
+                "workflow": run.workflow.name,
+                "mode": run.mode,
+                "at": iso_timestamp(now),
+                "reused": sorted(run.reuse),
+            },
+        )
+
+    async def _task_started(self, run: _Run, name: str, at: float) -> None:
+        assert self._store is not None
+        await self._store.save_task_started(run.execution_id, name, at)
+        await run.log.append(
+            TASK_STARTED,
+            {"execution_id": run.execution_id, "task": name, "at": iso_timestamp(at)},
+        )
+
+    async def _task_finished(self, run: _Run, result: TaskResult) -> None:
+        assert self._store is not None
+        await self._store.save_task_result(run.execution_id, result)
+        self._metrics.task_finished(run.workflow.name, result)
+        data = result.to_dict()
+        data["task"] = data.pop("name")
+        data["execution_id"] = run.execution_id
+        await run.log.append(TASK_FINISHED, data)
+
+    async def _finish(self, store: Store, run: _Run, result: ExecutionResult) -> None:
+        await store.save_result(result, version=run.version, output=result.output)
+        await self._close_log(run, result.status.value, result.ended_at, result.error)
+        logger.info(
+            "execution %s of workflow %s recorded as %s",
+            run.execution_id,
+            run.workflow.name,
+            result.status.value,
+        )
+
+    async def _finish_with_error(self, store: Store, run: _Run, error: str) -> None:
+        now = time.time()
+        try:
+            await store.update_execution_status(
+                run.execution_id, ExecutionStatus.ERROR.value, ended_at=now, error=error
+            )
+        except Exception:
+            logger.exception(
+                "execution %s: recording its failure failed", run.execution_id
+            )
+        await self._close_log(run, ExecutionStatus.ERROR.value, now, error)
+
+    async def _close_log(
+        self, run: _Run, status: str, ended_at: float | None, error: str | None
+    ) -> None:
+        self._metrics.execution_finished(run.workflow.name, status)
+        if run.log.closed:
+            return
+        await run.log.append(
+            EXECUTION_FINISHED,
+            {
+                "execution_id": run.execution_id,
+                "status": status,
+                "at": iso_timestamp(ended_at),
+                "error": error,
+            },
+            final=True,
+        )
+
+
+OrchestratorActor = ray.remote(Orchestrator)
+
+
+def get_orchestrator(config: ServiceConfig) -> Any:
+    """Return the handle of the named orchestrator actor, creating it if absent.
+
+    An orchestrator that already runs under ``config.orchestrator_name`` is
+    returned as it is, with the settings it was created with.
+    """
+    return OrchestratorActor.options(  # type: ignore[attr-defined]
+        name=config.orchestrator_name,
+        namespace=config.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        max_restarts=-1,
+        max_concurrency=MAX_ACTOR_CONCURRENCY,
+        num_cpus=0,
+    ).remote(config.to_dict())
