@@ -269,6 +269,11 @@ class Recording:
         if self.recorder is not None:
             self.recorder.finish(result)
 
+    def abort(self, error: str) -> None:
+        """Mark the execution ERROR with ``error`` when the run raised instead."""
+        if self.recorder is not None:
+            self.recorder.abort(error)
+
 
 def start_recording(
     database: str | None,

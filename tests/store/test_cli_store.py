@@ -275,3 +275,15 @@ def test_recording_survives_store_failure(
     messages = [r.getMessage() for r in caplog.records]
     assert any("failed to store the result of task extract" in m for m in messages)
     assert any("2 of 2 store writes" in m for m in messages)
+
+
+def test_recording_abort_marks_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'abort.db'}"
+    recording = start_recording(url, "etl", "sync", None)
+    assert recording.execution_id is not None
+    recording.abort("invalid gateway URL")
+    record = read_execution(url, recording.execution_id)
+    assert record is not None
+    assert record.status == "ERROR"
+    assert record.error == "invalid gateway URL"
+    assert record.ended_at is not None
