@@ -11,16 +11,26 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import ray
 
+from walle_ray.control import ExecutionControl
 from walle_ray.errors import ExecutionError
+from walle_ray.expressions import ExpressionError, render_value, template_paths
 from walle_ray.invoker.actor import InvokerPool
-from walle_ray.invoker.http import DEFAULT_MAX_OUTPUT_BYTES, TaskCall
+from walle_ray.invoker.http import DEFAULT_MAX_OUTPUT_BYTES
+from walle_ray.invoker.step import TaskStep
 from walle_ray.modes import DEFAULT_MODE, MODES, ExecutionListener, NullListener
-from walle_ray.modes.base import ExecutionPlan
-from walle_ray.results import ExecutionResult, ExecutionStatus, TaskStatus
+from walle_ray.modes.base import ExecutionPlan, Run
+from walle_ray.outputs import is_truncated
+from walle_ray.results import (
+    ExecutionResult,
+    ExecutionStatus,
+    TaskResult,
+    TaskStatus,
+)
 from walle_ray.spec import Workflow
 
 logger = logging.getLogger(__name__)
@@ -51,22 +61,30 @@ def build_plan(
     input: Any = None,
     gateway: str | None = None,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    reuse: Mapping[str, TaskResult] | None = None,
 ) -> ExecutionPlan:
-    """Resolve every task of ``workflow`` into the call an invoker makes.
+    """Resolve every task of ``workflow`` into the step an invoker runs.
 
     A task without ``body`` sends the execution's ``input`` as its body, or
     no body when the input is None. Raises ``ExecutionError`` when a task
-    names a function but no gateway is set.
+    names a function but no gateway is set. Only successful results in
+    ``reuse`` whose outputs were not truncated are reused.
     """
-    calls: dict[str, TaskCall] = {}
+    steps: dict[str, TaskStep] = {}
     for task in workflow.tasks:
         try:
             url = task.resolve_url(gateway)
         except ValueError as exc:
             raise ExecutionError(str(exc)) from None
         body = task.body if task.body is not None else input
-        calls[task.name] = TaskCall(
+        templated = bool(
+            template_paths(
+                [url, dict(task.headers), task.body if task.body is not None else None]
+            )
+        )
+        steps[task.name] = TaskStep(
             execution_id=execution_id,
+            workflow=workflow.name,
             task=task.name,
             url=url,
             method=task.method,
@@ -75,13 +93,31 @@ def build_plan(
             send_body=body is not None,
             timeout_s=task.timeout,
             retry=task.retry,
+            rule=task.trigger_rule,
+            depends=task.depends,
+            when=task.when,
+            for_each=task.for_each,
+            max_concurrency=task.max_concurrency,
+            context_tasks=tuple(sorted(task.referenced_tasks())),
+            templated=templated or task.for_each is not None,
             max_output_bytes=max_output_bytes,
         )
+    reusable = {
+        name: result
+        for name, result in (reuse or {}).items()
+        if name in steps
+        and result.status is TaskStatus.SUCCESS
+        and not is_truncated(result.output)
+    }
     return ExecutionPlan(
         execution_id=execution_id,
         workflow=workflow.name,
         dag=workflow.dag(),
-        calls=calls,
+        steps=steps,
+        input=input,
+        on_failure=workflow.on_failure,
+        timeout_s=workflow.timeout,
+        reuse=reusable,
     )
 
 
@@ -95,12 +131,16 @@ def run_workflow(
     listener: ExecutionListener | None = None,
     execution_id: str | None = None,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    reuse: Mapping[str, TaskResult] | None = None,
+    control: ExecutionControl | None = None,
 ) -> ExecutionResult:
     """Run ``workflow`` once in ``mode`` and wait for it to end.
 
     Starts Ray if needed. Without ``pool`` a pool is created for this
-    execution and shut down afterwards. The result is ``SUCCESS`` only when
-    every task succeeded.
+    execution and shut down afterwards. ``reuse`` gives results of tasks that
+    succeeded before, which are not run again; ``control`` lets another
+    thread cancel the execution. Blocks the calling thread, so a service
+    runs it in a worker thread.
     """
     if mode not in MODES:
         raise ExecutionError(
@@ -113,6 +153,7 @@ def run_workflow(
         input=input,
         gateway=gateway,
         max_output_bytes=max_output_bytes,
+        reuse=reuse,
     )
     ensure_ray()
     own_pool = pool is None
@@ -120,7 +161,12 @@ def run_workflow(
     try:
         active_pool.wait_ready()
         return execute_plan(
-            plan, mode, active_pool, listener or NullListener(), input=input
+            plan,
+            mode,
+            active_pool,
+            listener or NullListener(),
+            output=workflow.output,
+            control=control,
         )
     finally:
         if own_pool:
@@ -133,9 +179,14 @@ def execute_plan(
     pool: InvokerPool,
     listener: ExecutionListener,
     *,
-    input: Any = None,
+    output: Any = None,
+    control: ExecutionControl | None = None,
 ) -> ExecutionResult:
-    """Run a resolved plan on a ready pool and build the execution record."""
+    """Run a resolved plan on a ready pool and build the execution record.
+
+    ``output`` is the workflow's output template; without one, the output
+    maps each task that nothing depends on to its output.
+    """
     logger.info(
         "execution %s of workflow %s started in %s mode (%d tasks)",
         plan.execution_id,
@@ -144,19 +195,18 @@ def execute_plan(
         len(plan.dag),
     )
     started_at = time.time()
-    results = MODES[mode](plan, pool, listener)
+    run = Run(plan, pool, listener, control)
+    MODES[mode](run)
+    ordered = {name: run.results[name] for name in plan.steps}
+    status, error = _execution_status(run, ordered)
+    result_output = None
+    try:
+        result_output = _workflow_output(run, output)
+    except ExpressionError as exc:
+        if status is ExecutionStatus.SUCCESS:
+            status = ExecutionStatus.ERROR
+            error = f"workflow output: {exc}"
     ended_at = time.time()
-    ordered = {name: results[name] for name in plan.calls}
-    failed = [r for r in ordered.values() if r.status is not TaskStatus.SUCCESS]
-    status = ExecutionStatus.ERROR if failed else ExecutionStatus.SUCCESS
-    error = None
-    errors = [r for r in failed if r.status is TaskStatus.ERROR]
-    if errors:
-        first = min(errors, key=lambda r: r.ended_at or ended_at)
-        others = len(errors) - 1
-        error = f"task '{first.name}' failed: {first.error}"
-        if others:
-            error += f" (and {others} more failed)"
     logger.info(
         "execution %s of workflow %s ended %s in %.3fs",
         plan.execution_id,
@@ -171,7 +221,53 @@ def execute_plan(
         status=status,
         started_at=started_at,
         ended_at=ended_at,
-        input=input,
+        input=plan.input,
         tasks=ordered,
         error=error,
+        output=result_output,
     )
+
+
+def _execution_status(
+    run: Run, results: Mapping[str, TaskResult]
+) -> tuple[ExecutionStatus, str | None]:
+    """Decide the execution's status: any failed task makes it fail."""
+    if run.control.cancelled:
+        return ExecutionStatus.CANCELLED, run.stop_reason
+    if run.timed_out:
+        return ExecutionStatus.ERROR, run.stop_reason
+    errors = [r for r in results.values() if r.status is TaskStatus.ERROR]
+    if errors:
+        first = min(errors, key=lambda r: r.ended_at or 0.0)
+        error = f"task '{first.name}' failed: {first.error}"
+        if len(errors) > 1:
+            error += f" (and {len(errors) - 1} more failed)"
+        if run.stop_reason is not None:
+            error += f"; {run.stop_reason}"
+        return ExecutionStatus.ERROR, error
+    if any(r.status.is_failure for r in results.values()):
+        return ExecutionStatus.ERROR, run.stop_reason or "a task did not run"
+    return ExecutionStatus.SUCCESS, None
+
+
+def _workflow_output(run: Run, template: Any) -> Any:
+    """Render the workflow's output from the full results of the tasks it reads."""
+    if template is None:
+        leaves = run.plan.dag.leaves
+        full = run.fetch_full(leaves)
+        return {name: full[name].output for name in leaves if name in full}
+    names = sorted({p.task for p in template_paths(template) if p.task})
+    full = run.fetch_full(names)
+    context = {
+        "input": run.plan.input,
+        "tasks": {
+            name: {
+                "output": result.output,
+                "status": result.status.value,
+                "error": result.error,
+            }
+            for name, result in full.items()
+        },
+        "execution": {"id": run.plan.execution_id, "workflow": run.plan.workflow},
+    }
+    return render_value(template, context)

@@ -21,10 +21,17 @@ class TaskStatus(enum.StrEnum):
     SUCCESS = "SUCCESS"
     ERROR = "ERROR"
     ABORT = "ABORT"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
 
     @property
     def is_final(self) -> bool:
         return self not in (TaskStatus.WAITING, TaskStatus.RUNNING)
+
+    @property
+    def is_failure(self) -> bool:
+        """Whether the task failed or was stopped: ERROR, ABORT or CANCELLED."""
+        return self in (TaskStatus.ERROR, TaskStatus.ABORT, TaskStatus.CANCELLED)
 
 
 class ExecutionStatus(enum.StrEnum):
@@ -34,10 +41,11 @@ class ExecutionStatus(enum.StrEnum):
     RUNNING = "RUNNING"
     SUCCESS = "SUCCESS"
     ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
 
     @property
     def is_final(self) -> bool:
-        return self in (ExecutionStatus.SUCCESS, ExecutionStatus.ERROR)
+        return self not in (ExecutionStatus.WAITING, ExecutionStatus.RUNNING)
 
 
 def iso_timestamp(epoch: float | None) -> str | None:
@@ -58,7 +66,8 @@ class Attempt:
     """One HTTP call made for a task.
 
     ``status_code`` is None when no response arrived (connection error or
-    timeout), and ``error`` is None when the attempt succeeded.
+    timeout), and ``error`` is None when the attempt succeeded. ``item`` is
+    the index of the ``for_each`` item the call was made for.
     """
 
     number: int
@@ -66,6 +75,7 @@ class Attempt:
     ended_at: float
     status_code: int | None = None
     error: str | None = None
+    item: int | None = None
 
     @property
     def duration_s(self) -> float:
@@ -79,14 +89,29 @@ class Attempt:
             "ended_at": iso_timestamp(self.ended_at),
             "duration_s": self.duration_s,
             "error": self.error,
+            "item": self.item,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCounts:
+    """How the items of a ``for_each`` task ended."""
+
+    total: int
+    succeeded: int
+    failed: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"total": self.total, "succeeded": self.succeeded, "failed": self.failed}
 
 
 @dataclass(slots=True)
 class TaskResult:
     """Final record of one task: its status, attempts and output.
 
-    ``started_at`` is None for a task that never ran (``ABORT``).
+    ``started_at`` is None for a task that never ran (``ABORT``, ``SKIPPED``).
+    ``error`` says why a task did not succeed, including why it was skipped.
+    ``items`` is set for ``for_each`` tasks only.
     """
 
     name: str
@@ -96,6 +121,7 @@ class TaskResult:
     ended_at: float | None = None
     output: Any = None
     error: str | None = None
+    items: ItemCounts | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -112,6 +138,8 @@ class TaskResult:
             "output": self.output,
             "error": self.error,
         }
+        if self.items is not None:
+            data["items"] = self.items.to_dict()
         if include_attempts:
             data["attempt_details"] = [a.to_dict() for a in self.attempts]
         return data
@@ -133,6 +161,7 @@ class ExecutionResult:
     input: Any = None
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     error: str | None = None
+    output: Any = None
 
     @property
     def duration_s(self) -> float | None:
@@ -148,6 +177,7 @@ class ExecutionResult:
             "ended_at": iso_timestamp(self.ended_at),
             "duration_s": self.duration_s,
             "error": self.error,
+            "output": self.output,
             "tasks": [
                 t.to_dict(include_attempts=include_attempts)
                 for t in self.tasks.values()

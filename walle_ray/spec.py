@@ -17,6 +17,10 @@ Defaults, also listed in ``docs/spec.md``:
   5xx and 429
 - ``timeout``: 30 s per attempt
 - ``depends``: none
+- ``trigger_rule``: ``all_success``
+- ``when``, ``for_each``: none; ``max_concurrency``: every item at once
+- workflow ``on_failure``: ``continue``; workflow ``timeout``: none
+- workflow ``output``: the outputs of the tasks nothing depends on
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ from pydantic import (
 from walle_ray.dag import Dag, find_cycle
 from walle_ray.durations import parse_duration
 from walle_ray.errors import SpecError, SpecIssue
+from walle_ray.expressions import (
+    ExpressionError,
+    parse_condition,
+    parse_template,
+    template_paths,
+)
+from walle_ray.rules import DEFAULT_RULE, TriggerRule
 from walle_ray.yamlsafe import YamlDocument, YamlLoadError, load_documents, locate_line
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
@@ -164,11 +175,56 @@ class Task(_SpecModel):
     retry: Annotated[RetryPolicy, BeforeValidator(_parse_retry)] = RetryPolicy()
     timeout: Annotated[Duration, Field(gt=0)] = DEFAULT_TIMEOUT_S
     depends: tuple[str, ...] = ()
+    trigger_rule: TriggerRule = DEFAULT_RULE
+    when: str | None = None
+    for_each: JsonValue = None
+    max_concurrency: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod
     def _check_task_name(cls, value: str) -> str:
         return _check_name(value, "task name")
+
+    @field_validator("headers")
+    @classmethod
+    def _check_header_templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            _check_templates(text)
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _check_body_templates(cls, value: JsonValue) -> JsonValue:
+        _check_templates(value)
+        return value
+
+    @field_validator("when")
+    @classmethod
+    def _check_when(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_condition(value)
+            except ExpressionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("for_each")
+    @classmethod
+    def _check_for_each(cls, value: JsonValue) -> JsonValue:
+        if value is None or isinstance(value, list):
+            _check_templates(value)
+            return value
+        if isinstance(value, str):
+            try:
+                template = parse_template(value)
+            except ExpressionError as exc:
+                raise ValueError(str(exc)) from None
+            if template.is_single:
+                return value
+        raise ValueError(
+            f"for_each must be a list or one template such as "
+            f"'{{{{ tasks.NAME.output.items }}}}', got {value!r}"
+        )
 
     @field_validator("method")
     @classmethod
@@ -184,7 +240,7 @@ class Task(_SpecModel):
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None:
-            check_http_url(value)
+            check_http_url(_with_placeholders(value))
         return value
 
     @field_validator("function")
@@ -219,10 +275,38 @@ class Task(_SpecModel):
             raise ValueError(
                 "a task takes a 'url' or a 'function', not both: remove one of them"
             )
+        if self.max_concurrency is not None and self.for_each is None:
+            raise ValueError(
+                "max_concurrency limits the items of for_each: add for_each or "
+                "remove max_concurrency"
+            )
         return self
 
+    def template_fields(self) -> dict[str, JsonValue]:
+        """Return the fields that may hold templates, by field name."""
+        fields: dict[str, JsonValue] = {
+            "url": self.url,
+            "headers": dict(self.headers),
+            "body": self.body,
+            "for_each": self.for_each,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+    def referenced_tasks(self) -> set[str]:
+        """Return the tasks whose results this task's templates and ``when`` read."""
+        names: set[str] = set()
+        for value in self.template_fields().values():
+            names.update(p.task for p in template_paths(value) if p.task)
+        if self.when is not None:
+            condition = parse_condition(self.when)
+            names.update(p.task for p in condition.paths if p.task)
+        return names
+
     def resolve_url(self, gateway: str | None) -> str:
-        """Return the URL to call, resolving ``function`` against ``gateway``."""
+        """Return the URL to call, resolving ``function`` against ``gateway``.
+
+        The URL may still contain templates, rendered when the task runs.
+        """
         if self.url is not None:
             return self.url
         if not gateway:
@@ -253,11 +337,20 @@ class Workflow(_SpecModel):
     description: str | None = None
     triggers: tuple[Trigger, ...] = ()
     tasks: tuple[Task, ...] = Field(min_length=1)
+    output: JsonValue = None
+    on_failure: Literal["continue", "fail_fast"] = "continue"
+    timeout: Annotated[Duration | None, Field(gt=0)] = None
 
     @field_validator("name")
     @classmethod
     def _check_workflow_name(cls, value: str) -> str:
         return _check_name(value, "workflow name")
+
+    @field_validator("output")
+    @classmethod
+    def _check_output_templates(cls, value: JsonValue) -> JsonValue:
+        _check_templates(value)
+        return value
 
     def task(self, name: str) -> Task:
         for task in self.tasks:
@@ -267,6 +360,29 @@ class Workflow(_SpecModel):
 
     def dag(self) -> Dag:
         return Dag.build({task.name: task.depends for task in self.tasks})
+
+
+def _check_templates(value: JsonValue) -> None:
+    """Raise ``ValueError`` if a string in ``value`` holds an invalid template."""
+    try:
+        template_paths(value)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _with_placeholders(url: str) -> str:
+    """Replace the templates in ``url`` by a placeholder, to check the rest."""
+    if "{{" not in url:
+        return url
+    try:
+        template = parse_template(url)
+    except ExpressionError as exc:
+        raise ValueError(f"invalid template in URL: {exc}") from None
+    # A URL that starts with a template gets its scheme and host at run time.
+    marked = template.render_placeholders("\0")
+    if marked.startswith("\0"):
+        marked = "http://placeholder" + marked[1:]
+    return marked.replace("\0", "x")
 
 
 def check_http_url(value: str) -> None:
@@ -538,6 +654,7 @@ def _graph_issues(workflow: Workflow, document: YamlDocument) -> list[SpecIssue]
                 line=locate_line(node, ("tasks", index_of[first], "depends")),
             )
         )
+    issues.extend(_reference_issues(workflow, document, index_of))
     seen_triggers: set[str] = set()
     for trigger in workflow.triggers:
         if trigger.name in seen_triggers:
@@ -551,3 +668,89 @@ def _graph_issues(workflow: Workflow, document: YamlDocument) -> list[SpecIssue]
             )
         seen_triggers.add(trigger.name)
     return issues
+
+
+def _reference_issues(
+    workflow: Workflow, document: YamlDocument, index_of: dict[str, int]
+) -> list[SpecIssue]:
+    """Check that templates and conditions read only tasks upstream of them."""
+    issues: list[SpecIssue] = []
+    depends = {task.name: task.depends for task in workflow.tasks}
+    node = document.node
+
+    def issue(message: str, task: Task | None, field: str) -> None:
+        if task is None:
+            line = locate_line(node, ("output",))
+        else:
+            line = locate_line(node, ("tasks", index_of[task.name], field))
+        issues.append(
+            SpecIssue(
+                message,
+                workflow=workflow.name,
+                task=task.name if task else None,
+                field=field,
+                line=line,
+            )
+        )
+
+    for task in workflow.tasks:
+        fields = dict(task.template_fields())
+        if task.when is not None:
+            fields["when"] = task.when
+        for field, value in fields.items():
+            paths = (
+                parse_condition(value).paths
+                if field == "when" and isinstance(value, str)
+                else template_paths(value)
+            )
+            for path in paths:
+                if path.root in ("item", "index") and (
+                    task.for_each is None or field == "for_each"
+                ):
+                    issue(
+                        f"'{path}' is only defined inside a for_each task's url, "
+                        "headers, body and when: add for_each or remove it",
+                        task,
+                        field,
+                    )
+                name = path.task
+                if name is None:
+                    continue
+                if name not in depends:
+                    close = difflib.get_close_matches(name, list(depends), n=1)
+                    hint = f" Did you mean '{close[0]}'?" if close else ""
+                    issue(f"'{path}' names unknown task '{name}'.{hint}", task, field)
+                elif not _is_upstream(name, task.name, depends):
+                    issue(
+                        f"'{path}' reads task '{name}', which is not upstream of "
+                        f"'{task.name}': add '{name}' to depends (directly or "
+                        "through another task)",
+                        task,
+                        field,
+                    )
+    for path in template_paths(workflow.output):
+        if path.root in ("item", "index"):
+            issue(f"'{path}' is not defined in the workflow output", None, "output")
+        if path.task is not None and path.task not in depends:
+            close = difflib.get_close_matches(path.task, list(depends), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            issue(f"'{path}' names unknown task '{path.task}'.{hint}", None, "output")
+    return issues
+
+
+def _is_upstream(
+    ancestor: str, task: str, depends: Mapping[str, tuple[str, ...]]
+) -> bool:
+    """Tell whether ``ancestor`` is reachable from ``task`` through depends."""
+    if ancestor in depends[task]:
+        return True
+    seen: set[str] = set()
+    stack = list(depends[task])
+    while stack:
+        current = stack.pop()
+        if current == ancestor:
+            return True
+        if current not in seen:
+            seen.add(current)
+            stack.extend(depends[current])
+    return False

@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import ray
 
-from walle_ray.invoker.http import TaskCall, invoke
+from walle_ray.invoker.step import TaskStep, run_step
+from walle_ray.outputs import PREVIEW_LIMIT_BYTES, cap_output
 from walle_ray.results import TaskResult
-from walle_ray.rules import abort_result
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +53,26 @@ class Invoker:
         """Return the actor's process id once it is up."""
         return os.getpid()
 
-    async def run(self, call: TaskCall, *upstream: TaskResult) -> TaskResult:
-        """Run one task after its upstream tasks, or abort it if one failed.
+    @ray.method(num_returns=2)  # type: ignore[untyped-decorator]
+    async def run(
+        self,
+        step: TaskStep,
+        input: Any,
+        upstream_refs: list[Any] | None,
+        context: dict[str, Any],
+        *upstream: TaskResult,
+    ) -> tuple[TaskResult, TaskResult]:
+        """Run one task; return its summary and its full result.
 
-        In ``full`` mode the upstream results arrive as Ray object references
-        that Ray resolves before this method starts, so the task waits for its
-        dependencies without a round trip through the driver.
+        Its dependencies arrive either resolved in ``upstream`` or, when
+        ``upstream_refs`` is set, as references awaited here one by one so the
+        trigger rule is decided as early as possible. ``context`` maps the
+        tasks that templates read to references of their full results. The
+        summary carries the output capped for records and display.
         """
-        aborted = abort_result(call.task, upstream)
-        if aborted is not None:
-            return aborted
-        logger.debug("execution %s task %s started", call.execution_id, call.task)
-        return await invoke(self._get_session(), call)
+        waits = upstream if upstream_refs is None else upstream_refs
+        result = await run_step(self._get_session(), step, input, waits, context)
+        return summarize(result), result
 
     async def close(self) -> None:
         if self._session is not None:
@@ -73,6 +81,23 @@ class Invoker:
 
 
 InvokerActor = ray.remote(Invoker)
+
+
+def summarize(result: TaskResult, limit_bytes: int = PREVIEW_LIMIT_BYTES) -> TaskResult:
+    """Return ``result`` with its output capped to ``limit_bytes`` of JSON."""
+    capped = cap_output(result.output, limit_bytes)
+    if capped is result.output:
+        return result
+    return TaskResult(
+        name=result.name,
+        status=result.status,
+        attempts=result.attempts,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        output=capped,
+        error=result.error,
+        items=result.items,
+    )
 
 
 class InvokerPool:

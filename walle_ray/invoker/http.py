@@ -33,6 +33,7 @@ class TaskCall:
 
     ``body`` is sent verbatim when it is a string and JSON-encoded otherwise;
     ``send_body`` is False when the request carries no body at all.
+    ``item`` is the index of the ``for_each`` item the call is made for.
     """
 
     execution_id: str
@@ -45,6 +46,7 @@ class TaskCall:
     timeout_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    item: int | None = None
 
 
 @dataclass(slots=True)
@@ -94,6 +96,7 @@ async def invoke(
                 ended_at=time.time(),
                 status_code=outcome.status_code,
                 error=outcome.error,
+                item=call.item,
             )
         )
         if outcome.succeeded:
@@ -130,11 +133,12 @@ async def invoke(
 
 
 def _request_parts(call: TaskCall) -> tuple[dict[str, str], bytes | None]:
-    headers = {
-        "X-Walle-Execution-Id": call.execution_id,
-        "X-Walle-Task": call.task,
-        "Idempotency-Key": f"{call.execution_id}/{call.task}",
-    }
+    key = f"{call.execution_id}/{call.task}"
+    headers = {"X-Walle-Execution-Id": call.execution_id, "X-Walle-Task": call.task}
+    if call.item is not None:
+        key += f"/{call.item}"
+        headers["X-Walle-Item"] = str(call.item)
+    headers["Idempotency-Key"] = key
     headers.update(call.headers)
     if not call.send_body:
         return headers, None

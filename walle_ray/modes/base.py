@@ -1,31 +1,59 @@
-"""What every execution mode receives and reports.
+"""What every execution mode shares: the plan, the listener and the run.
 
-A mode takes an ``ExecutionPlan`` (the DAG and one ``TaskCall`` per task),
-an ``InvokerPool`` and an ``ExecutionListener``, and returns every task's
-``TaskResult``. Modes differ only in when they submit each call.
+A mode takes an ``ExecutionPlan`` (the DAG and one ``TaskStep`` per task), an
+``InvokerPool`` and an ``ExecutionListener``. It decides only when each task
+is submitted; ``Run`` submits the calls, collects their results, and stops
+the execution on cancellation, on its timeout or, with ``fail_fast``, on the
+first failure.
+
+Each call returns two Ray objects: a summary with the output capped for
+display and records, which the driver fetches, and the full result, which
+only the downstream invoker actors fetch. Outputs therefore travel between
+actors without passing through the driver.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+import ray
+
+from walle_ray.control import ExecutionControl
 from walle_ray.dag import Dag
 from walle_ray.invoker.actor import InvokerPool
-from walle_ray.invoker.http import TaskCall
+from walle_ray.invoker.step import TaskStep
 from walle_ray.results import TaskResult, TaskStatus
+from walle_ray.rules import Decision, blocked_result, decide
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.05
+"""How long the driver waits for results before it checks for cancellation."""
+
+CANCEL_GRACE_S = 5.0
+"""How long a stopping run waits for cancelled calls to end."""
 
 
 @dataclass(frozen=True)
 class ExecutionPlan:
-    """One execution's graph and the resolved call of each task."""
+    """One execution's graph, the step of each task and how to stop it.
+
+    ``reuse`` holds results of tasks that already succeeded in an earlier
+    execution; they are not run again and their outputs feed the others.
+    """
 
     execution_id: str
     workflow: str
     dag: Dag
-    calls: dict[str, TaskCall]
+    steps: dict[str, TaskStep]
+    input: Any = None
+    on_failure: str = "continue"
+    timeout_s: float | None = None
+    reuse: Mapping[str, TaskResult] = field(default_factory=dict)
 
 
 class ExecutionListener(Protocol):
@@ -46,7 +74,227 @@ class NullListener:
         pass
 
 
-Mode = Callable[[ExecutionPlan, InvokerPool, ExecutionListener], dict[str, TaskResult]]
+class Run:
+    """The driver's side of one execution: submitted calls and their results."""
+
+    def __init__(
+        self,
+        plan: ExecutionPlan,
+        pool: InvokerPool,
+        listener: ExecutionListener,
+        control: ExecutionControl | None = None,
+    ) -> None:
+        self.plan = plan
+        self.pool = pool
+        self.listener = listener
+        self.control = control or ExecutionControl()
+        self.results: dict[str, TaskResult] = {}
+        self.summary_refs: dict[str, Any] = {}
+        self.full_refs: dict[str, Any] = {}
+        self.started: set[str] = set()
+        self.stop_reason: str | None = None
+        self.timed_out = False
+        self._name_of: dict[Any, str] = {}
+        self._input_ref = ray.put(plan.input)
+        self._deadline = (
+            time.time() + plan.timeout_s if plan.timeout_s is not None else None
+        )
+        self._position = {name: index for index, name in enumerate(plan.dag.order)}
+
+    # -- submitting ----------------------------------------------------------
+
+    def reuse_results(self) -> None:
+        """Put the reused results in place of their tasks' calls."""
+        for name, result in self.plan.reuse.items():
+            if name not in self.plan.steps:
+                continue
+            self.full_refs[name] = ray.put(result)
+            self.summary_refs[name] = self.full_refs[name]
+            self.results[name] = result
+            self.listener.task_finished(result)
+
+    def submit(self, name: str, *, await_upstream: bool = False) -> None:
+        """Submit one task's call on the next invoker actor.
+
+        With ``await_upstream`` the actor receives its dependencies as
+        references and decides the trigger rule as each one ends; otherwise
+        Ray resolves them before the call starts.
+        """
+        step = self.plan.steps[name]
+        context = {up: self.full_refs[up] for up in step.context_tasks}
+        upstream = [self.summary_refs[up] for up in step.depends]
+        actor = self.pool.next_actor()
+        if await_upstream:
+            refs = actor.run.remote(step, self._input_ref, upstream, context)
+        else:
+            refs = actor.run.remote(step, self._input_ref, None, context, *upstream)
+        self.summary_refs[name], self.full_refs[name] = refs
+        self._name_of[refs[0]] = name
+
+    def mark_started(self, name: str, at: float | None = None) -> None:
+        if name not in self.started:
+            self.started.add(name)
+            self.listener.task_started(name, at if at is not None else time.time())
+
+    def decide_here(self, name: str) -> Decision:
+        """Decide a task's trigger rule in the driver, from finished upstream."""
+        step = self.plan.steps[name]
+        statuses = [self.results[up].status for up in step.depends]
+        decision = decide(step.rule, statuses, len(statuses))
+        assert decision is not None, f"upstream of {name} has not finished"
+        return decision
+
+    def block(self, name: str, decision: Decision) -> None:
+        """Record a task that its trigger rule keeps from running."""
+        step = self.plan.steps[name]
+        upstream = [self.results[up] for up in step.depends]
+        self.finish(blocked_result(name, step.rule, decision, upstream))
+
+    def finish(self, result: TaskResult) -> None:
+        self.results[result.name] = result
+        self.listener.task_finished(result)
+
+    # -- collecting ----------------------------------------------------------
+
+    def outstanding(self) -> list[Any]:
+        return [ref for ref, name in self._name_of.items() if name not in self.results]
+
+    def collect(self, refs: list[Any], *, until_all: bool = True) -> list[str]:
+        """Wait for submitted calls and record their results, upstream first.
+
+        Returns the names that finished. With ``until_all`` it returns only
+        when every call in ``refs`` has ended or the run has stopped;
+        otherwise as soon as at least one has.
+        """
+        finished: list[str] = []
+        pending = list(refs)
+        while pending and not self.stopped():
+            timeout = POLL_INTERVAL_S
+            if self._deadline is not None:
+                timeout = max(0.0, min(timeout, self._deadline - time.time()))
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=timeout)
+            if done:
+                finished.extend(self._record(done))
+                if not until_all:
+                    break
+        return finished
+
+    def _record(self, done: list[Any]) -> list[str]:
+        names = sorted(
+            (self._name_of[ref] for ref in done), key=self._position.__getitem__
+        )
+        by_name = {self._name_of[ref]: ref for ref in done}
+        finished = []
+        for name in names:
+            try:
+                result: TaskResult = ray.get(by_name[name])
+            except ray.exceptions.TaskCancelledError:
+                continue
+            except ray.exceptions.RayError as exc:
+                result = self._call_failure(name, exc)
+            self.finish(result)
+            finished.append(name)
+            if result.status is TaskStatus.ERROR:
+                self._on_error(result)
+        return finished
+
+    def _call_failure(self, name: str, error: ray.exceptions.RayError) -> TaskResult:
+        # Ray passes an upstream call's error on to the calls that received
+        # its reference, so blame the upstream task when it failed first.
+        step = self.plan.steps[name]
+        upstream = [self.results[up] for up in step.depends if up in self.results]
+        if any(result.status.is_failure for result in upstream):
+            return blocked_result(name, step.rule, Decision.ABORT, upstream)
+        return invoker_failure(name, error)
+
+    def _on_error(self, result: TaskResult) -> None:
+        if self.plan.on_failure == "fail_fast" and self.stop_reason is None:
+            self.stop_reason = f"stopped by fail_fast: task '{result.name}' failed"
+
+    def stopped(self) -> bool:
+        """Tell whether the run must stop, and note why."""
+        if self.stop_reason is not None:
+            return True
+        if self.control.cancelled:
+            self.stop_reason = self.control.reason or "cancelled by request"
+            return True
+        if self._deadline is not None and time.time() >= self._deadline:
+            self.timed_out = True
+            self.stop_reason = f"execution timed out after {self.plan.timeout_s:g}s"
+            return True
+        return False
+
+    # -- stopping ------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Cancel every outstanding call and record the tasks that did not end.
+
+        Running calls are cancelled, which cancels their HTTP requests. When
+        the execution is cancelled every unfinished task ends ``CANCELLED``;
+        after a timeout or ``fail_fast``, running tasks end ``CANCELLED`` and
+        tasks that had not started end ``ABORT``.
+        """
+        outstanding = self.outstanding()
+        for ref in outstanding:
+            ray.cancel(ref)
+        if outstanding:
+            done, _ = ray.wait(
+                outstanding, num_returns=len(outstanding), timeout=CANCEL_GRACE_S
+            )
+            self._record_after_stop(done)
+        cancelled = self.control.cancelled
+        now = time.time()
+        for name in self.plan.dag.order:
+            if name in self.results:
+                continue
+            if cancelled or name in self.started:
+                status = TaskStatus.CANCELLED
+            else:
+                status = TaskStatus.ABORT
+            self.finish(
+                TaskResult(
+                    name=name,
+                    status=status,
+                    started_at=now if name in self.started else None,
+                    ended_at=now,
+                    error=f"not finished: {self.stop_reason}",
+                )
+            )
+
+    def _record_after_stop(self, done: list[Any]) -> None:
+        for ref in done:
+            try:
+                result: TaskResult = ray.get(ref)
+            except ray.exceptions.RayError:
+                continue  # cancelled: recorded below with the others
+            self.finish(result)
+
+    def fetch_full(self, names: list[str]) -> dict[str, TaskResult]:
+        """Fetch the uncapped results of ``names`` into the driver.
+
+        Tasks whose call did not return (cancelled, aborted) keep the result
+        the driver recorded.
+        """
+        full = {name: self.results[name] for name in names if name in self.results}
+        wanted = [
+            name
+            for name in full
+            if name in self.full_refs and full[name].output is not None
+        ]
+        try:
+            values = ray.get([self.full_refs[name] for name in wanted])
+        except ray.exceptions.RayError:
+            values = []
+            for name in wanted:
+                try:
+                    values.append(ray.get(self.full_refs[name]))
+                except ray.exceptions.RayError:
+                    values.append(full[name])
+        full.update(zip(wanted, values, strict=True))
+        return full
+
+
+Mode = Callable[[Run], None]
 
 
 def invoker_failure(name: str, error: BaseException) -> TaskResult:

@@ -1,84 +1,46 @@
-"""``full`` mode: each task starts the moment its dependencies finish.
+"""``full`` mode: each task starts the moment its trigger rule allows it.
 
 The whole DAG is submitted at once as Ray object references: each task is a
-call on an invoker actor whose arguments are its upstream tasks' references,
-so Ray starts it when they resolve, with no round trip through the driver.
-The driver only watches results arrive.
+call on an invoker actor that receives its upstream tasks' references, so
+dependencies resolve as futures with no round trip through the driver. A
+task with one dependency gets it as a resolved argument. A task with several
+gets their references and decides its trigger rule as each one ends, so a
+merge starts on the first success and an AND-join aborts on the first
+failure. The driver only watches results arrive.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import ray
-
-from walle_ray.invoker.actor import InvokerPool
-from walle_ray.modes.base import ExecutionListener, ExecutionPlan, invoker_failure
-from walle_ray.results import TaskResult, TaskStatus
+from walle_ray.modes.base import Run
+from walle_ray.rules import Decision, decide
 
 
-def run_full(
-    plan: ExecutionPlan, pool: InvokerPool, listener: ExecutionListener
-) -> dict[str, TaskResult]:
+def run_full(run: Run) -> None:
     """Submit every task with its dependencies as futures, then collect."""
-    dag = plan.dag
-    refs: dict[str, Any] = {}
+    dag = run.plan.dag
+    run.reuse_results()
     for name in dag.order:
-        upstream = [refs[up] for up in dag.depends[name]]
-        refs[name] = pool.next_actor().run.remote(plan.calls[name], *upstream)
-    submitted_at = time.time()
-    for name in dag.roots:
-        listener.task_started(name, submitted_at)
-
-    name_of = {ref: name for name, ref in refs.items()}
-    unfinished_deps = {name: len(dag.depends[name]) for name in dag.order}
-    results: dict[str, TaskResult] = {}
-    failures: dict[str, ray.exceptions.RayError] = {}
-    pending = list(refs.values())
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        name = name_of[done[0]]
-        try:
-            result: TaskResult = ray.get(done[0])
-        except ray.exceptions.RayError as exc:
-            # Ray passes an upstream error on to every downstream call; sort
-            # out which task failed once all of them are in.
-            failures[name] = exc
-            continue
-        results[name] = result
-        listener.task_finished(result)
-        for child in dag.dependents[name]:
-            unfinished_deps[child] -= 1
-            if unfinished_deps[child] == 0 and result.status is TaskStatus.SUCCESS:
-                ready = all(
-                    results.get(up) is not None
-                    and results[up].status is TaskStatus.SUCCESS
-                    for up in dag.depends[child]
-                )
-                if ready:
-                    listener.task_started(child, time.time())
+        if name not in run.results:
+            run.submit(name, await_upstream=len(dag.depends[name]) > 1)
+    now = time.time()
     for name in dag.order:
-        if name in failures:
-            results[name] = _failed_call(
-                name, failures[name], dag.depends[name], results
-            )
-            listener.task_finished(results[name])
-    return results
+        if name not in run.results and _runs(run, name):
+            run.mark_started(name, now)
+    pending = run.outstanding()
+    while pending and not run.stopped():
+        for name in run.collect(pending, until_all=False):
+            for child in dag.dependents[name]:
+                if child not in run.results and _runs(run, child):
+                    run.mark_started(child)
+        pending = run.outstanding()
+    if run.stopped():
+        run.stop()
 
 
-def _failed_call(
-    name: str,
-    error: ray.exceptions.RayError,
-    depends: tuple[str, ...],
-    results: dict[str, TaskResult],
-) -> TaskResult:
-    for up in depends:
-        if results[up].status is not TaskStatus.SUCCESS:
-            return TaskResult(
-                name=name,
-                status=TaskStatus.ABORT,
-                ended_at=time.time(),
-                error=f"not run: upstream task '{up}' ended {results[up].status.value}",
-            )
-    return invoker_failure(name, error)
+def _runs(run: Run, name: str) -> bool:
+    """Tell whether the driver's view of upstream results lets ``name`` start."""
+    step = run.plan.steps[name]
+    ended = [run.results[up].status for up in step.depends if up in run.results]
+    return decide(step.rule, ended, len(step.depends)) is Decision.RUN

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import time
-
-import ray
-
-from walle_ray.invoker.actor import InvokerPool
-from walle_ray.modes.base import ExecutionListener, ExecutionPlan, invoker_failure
-from walle_ray.results import TaskResult
-from walle_ray.rules import abort_result
+from walle_ray.modes.base import Run
+from walle_ray.rules import Decision
 
 
-def run_sync(
-    plan: ExecutionPlan, pool: InvokerPool, listener: ExecutionListener
-) -> dict[str, TaskResult]:
+def run_sync(run: Run) -> None:
     """Run each task after the previous one has finished."""
-    results: dict[str, TaskResult] = {}
-    for name in plan.dag.order:
-        upstream = [results[up] for up in plan.dag.depends[name]]
-        result = abort_result(name, upstream)
-        if result is None:
-            listener.task_started(name, time.time())
-            ref = pool.next_actor().run.remote(plan.calls[name], *upstream)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                result = invoker_failure(name, exc)
-        results[name] = result
-        listener.task_finished(result)
-    return results
+    run.reuse_results()
+    for name in run.plan.dag.order:
+        if name in run.results:
+            continue
+        decision = run.decide_here(name)
+        if decision is not Decision.RUN:
+            run.block(name, decision)
+            continue
+        run.mark_started(name)
+        run.submit(name)
+        run.collect(run.outstanding())
+        if run.stopped():
+            run.stop()
+            return
