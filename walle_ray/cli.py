@@ -20,8 +20,10 @@ import click
 from rich.console import Console
 from rich.live import Live
 
+from walle_ray.cli_store import record_options, start_recording
 from walle_ray.errors import ExecutionError, SpecError
 from walle_ray.modes import DEFAULT_MODE, MODES
+from walle_ray.outputs import cap_output
 from walle_ray.spec import Workflow, load_workflow_file
 
 EXIT_FAILED = 1
@@ -32,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 class UsageError(click.UsageError):
     """Wrong usage or invalid input: exit status 2 with the message."""
+
+
+# Bytes of JSON output shown after the summary; --json prints all of it.
+OUTPUT_PREVIEW_BYTES = 2048
 
 
 def _fail_usage(message: str) -> NoReturn:
@@ -154,6 +160,7 @@ def main(verbose: int) -> None:
     help="Number of invoker actors. Default: one per CPU, 1 to 4.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@record_options
 def run(
     file: str,
     mode: str,
@@ -163,6 +170,8 @@ def run(
     workflow_name: str | None,
     invokers: int | None,
     as_json: bool,
+    database: str | None,
+    no_record: bool,
 ) -> None:
     """Run the workflow in FILE and wait for it to end."""
     from walle_ray.engine import ensure_ray, run_workflow
@@ -178,6 +187,9 @@ def run(
             check_http_url(gateway)
         except ValueError as exc:
             _fail_usage(f"invalid --gateway: {exc}")
+    recording = start_recording(
+        database, workflow.name, mode, execution_input, enabled=not no_record
+    )
     console = Console(stderr=as_json)
     try:
         with _gateway_for(workflow, file, gateway, functions) as gateway_url:
@@ -198,13 +210,16 @@ def run(
                         input=execution_input,
                         gateway=gateway_url,
                         pool=pool,
-                        listener=progress,
+                        listener=recording.listener(progress),
+                        execution_id=recording.execution_id,
                     )
             finally:
                 pool.shutdown()
     except ExecutionError as exc:
+        recording.abort(str(exc))
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    recording.finish(result)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -216,7 +231,10 @@ def run(
             f"[/{style}] in {result.duration_s:.3f}s"
         )
         if result.error:
-            console.print(f"[red]{result.error}[/red]")
+            console.print(f"[red]{result.error}[/red]", markup=True, highlight=False)
+        if result.output is not None:
+            text = json.dumps(cap_output(result.output, OUTPUT_PREVIEW_BYTES))
+            console.print("output:", text, markup=False, highlight=False)
     sys.exit(0 if result.status.value == "SUCCESS" else EXIT_FAILED)
 
 
@@ -297,11 +315,14 @@ def gateway(functions: tuple[str, ...], host: str, port: int) -> None:
 
 
 from walle_ray.cli_kube import kube  # noqa: E402
+from walle_ray.cli_serve import serve, submit  # noqa: E402
 from walle_ray.cli_store import executions, show  # noqa: E402
 
 main.add_command(kube)
 main.add_command(executions)
 main.add_command(show)
+main.add_command(serve)
+main.add_command(submit)
 
 if __name__ == "__main__":
     main()

@@ -20,6 +20,8 @@ STATUS_STYLES = {
     TaskStatus.SUCCESS: "green",
     TaskStatus.ERROR: "bold red",
     TaskStatus.ABORT: "yellow",
+    TaskStatus.SKIPPED: "dim italic",
+    TaskStatus.CANCELLED: "magenta",
 }
 MAX_LIVE_ROWS = 40
 
