@@ -1,0 +1,1 @@
+"""Benchmark suite of Walle on Ray: run it with ``python -m benchmarks``."""

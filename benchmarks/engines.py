@@ -1,0 +1,151 @@
+"""The systems measured inside the suite's process: Walle and raw Ray.
+
+Both use the same ``InvokerPool`` actors. Walle goes through
+``walle_ray.engine.run_workflow`` and records every task's result; raw Ray
+submits the same DAG as object references on the actors' ``run`` method and
+only waits for all of them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from benchmarks.workloads import Workload
+from walle_ray.engine import build_plan, run_workflow
+from walle_ray.invoker.actor import InvokerPool
+from walle_ray.results import ExecutionStatus
+from walle_ray.spec import Workflow
+
+RunOnce = Callable[[], None]
+
+
+class RunFailed(RuntimeError):
+    """An execution under measurement did not succeed."""
+
+
+def walle_runner(
+    workload: Workload, mode: str, gateway: str, pool: InvokerPool
+) -> RunOnce:
+    """Return a function that runs ``workload`` once through ``run_workflow``."""
+    workflow = workload.to_workflow()
+    return lambda: _run_walle(workflow, mode, gateway, pool)
+
+
+def _run_walle(workflow: Workflow, mode: str, gateway: str, pool: InvokerPool) -> None:
+    result = run_workflow(workflow, mode=mode, gateway=gateway, pool=pool)
+    if result.status is not ExecutionStatus.SUCCESS:
+        raise RunFailed(f"{workflow.name} in {mode} mode: {result.error}")
+
+
+def raw_ray_runner(workload: Workload, gateway: str, pool: InvokerPool) -> RunOnce:
+    """Return a function that runs ``workload`` once as plain Ray references.
+
+    The task calls are resolved once, outside the timed run, and nothing is
+    recorded: this is what the invoker actors cost without the engine.
+    """
+    plan = build_plan(
+        workload.to_workflow(), execution_id=str(uuid.uuid4()), gateway=gateway
+    )
+    order = plan.dag.order
+    depends = plan.dag.depends
+    submit = _actor_submitter(plan)
+
+    def run() -> None:
+        refs: dict[str, Any] = {}
+        for name in order:
+            upstream = [refs[up] for up in depends[name]]
+            refs[name] = submit(pool.next_actor(), name, upstream)
+        results = ray.get(list(refs.values()))
+        failed = [r.name for r in results if r.status.value != "SUCCESS"]
+        if failed:
+            raise RunFailed(f"{workload.id} on raw Ray: tasks failed: {failed[:5]}")
+
+    return run
+
+
+Submit = Callable[[Any, str, list[Any]], Any]
+
+
+def _actor_submitter(plan: Any) -> Submit:
+    """Return how to call an invoker actor's ``run`` for one task of ``plan``.
+
+    The submitter returns the reference of the task's result, which the
+    downstream calls receive as arguments. Two call signatures of
+    ``Invoker.run`` are supported: ``run(call, *upstream)`` returning one
+    result, and ``run(step, input, upstream_refs, context, *upstream)``
+    returning a summary and the full result.
+    """
+    calls = getattr(plan, "calls", None)
+    if calls is not None:
+        return lambda actor, name, upstream: actor.run.remote(calls[name], *upstream)
+    steps = plan.steps
+    input_ref = ray.put(plan.input)
+
+    def submit(actor: Any, name: str, upstream: list[Any]) -> Any:
+        summary, _full = actor.run.remote(steps[name], input_ref, None, {}, *upstream)
+        return summary
+
+    return submit
+
+
+@dataclass
+class ThroughputResult:
+    concurrency: int
+    executions: int
+    elapsed_s: float
+    latencies_s: list[float]
+
+    @property
+    def executions_per_s(self) -> float:
+        return self.executions / self.elapsed_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "executions": self.executions,
+            "elapsed_s": self.elapsed_s,
+            "executions_per_s": self.executions_per_s,
+            "p50_ms": percentile(self.latencies_s, 50) * 1000,
+            "p99_ms": percentile(self.latencies_s, 99) * 1000,
+        }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the ``q``-th percentile with linear interpolation."""
+    if len(values) == 1:
+        return values[0]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    if q >= 100:
+        return max(values)
+    return cuts[int(q) - 1]
+
+
+def measure_throughput(
+    run_once: RunOnce, concurrency: int, executions: int
+) -> ThroughputResult:
+    """Run ``executions`` executions from ``concurrency`` threads at once."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one(_: int) -> None:
+        begin = time.perf_counter()
+        run_once()
+        elapsed = time.perf_counter() - begin
+        with lock:
+            latencies.append(elapsed)
+
+    begin = time.perf_counter()
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="bench-client") as pool:
+        list(pool.map(one, range(executions)))
+    return ThroughputResult(
+        concurrency, executions, time.perf_counter() - begin, latencies
+    )

@@ -1,0 +1,384 @@
+"""Run a plan: baselines, Walle's modes, throughput, the Serve API and peers.
+
+The gateway runs in its own process for the whole suite. The machine-limit
+baseline and the peers run as runner scripts in subprocesses, each with the
+Python of its own environment; Walle and raw Ray run in this process on one
+shared ``InvokerPool``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import engines
+from benchmarks.gateway_process import GatewayProcess
+from benchmarks.memory import PeakMemory
+from benchmarks.plan import Plan, Repeats, throughput_workload
+from benchmarks.workloads import Workload
+
+logger = logging.getLogger(__name__)
+
+BENCH_DIR = Path(__file__).resolve().parent
+RUNNERS_DIR = BENCH_DIR / "runners"
+PEERS_DIR = BENCH_DIR / ".peers"
+PEER_SCRIPTS = {
+    "dask": "dask_runner.py",
+    "prefect": "prefect_runner.py",
+    "ray-workflows": "ray_workflows_runner.py",
+}
+POOL_SIZE = 2
+RAY_CPUS = 2
+# Seconds a runner subprocess may take beyond its workloads' budgets, for
+# starting its engine and shutting it down.
+RUNNER_SLACK_S = 180.0
+
+
+@dataclass
+class Cell:
+    """The measured runs of one system on one workload."""
+
+    workload: str
+    system: str
+    mode: str = "full"
+    status: str = "ok"
+    makespans: list[float] = field(default_factory=list)
+    error: str | None = None
+    idle_rss_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload,
+            "system": self.system,
+            "mode": self.mode,
+            "status": self.status,
+            "makespans_s": self.makespans,
+            "error": self.error,
+            "idle_rss_bytes": self.idle_rss_bytes,
+            "peak_rss_bytes": self.peak_rss_bytes,
+        }
+
+
+def time_runs(run_once: engines.RunOnce, repeats: Repeats) -> tuple[list[float], str]:
+    """Run warm-ups, then timed runs within the budget; return makespans, error."""
+    started = time.perf_counter()
+    makespans: list[float] = []
+    try:
+        for _ in range(repeats.warmup):
+            run_once()
+        while len(makespans) < repeats.runs:
+            begin = time.perf_counter()
+            run_once()
+            makespans.append(time.perf_counter() - begin)
+            spent = time.perf_counter() - started
+            projected = spent + statistics.fmean(makespans)
+            if len(makespans) >= repeats.min_runs and projected > repeats.budget_s:
+                break
+    except Exception as exc:
+        logger.exception("a measured run failed")
+        return makespans, f"{type(exc).__name__}: {exc}"[:500]
+    return makespans, ""
+
+
+def measure_cell(
+    workload: Workload,
+    system: str,
+    mode: str,
+    run_once: engines.RunOnce,
+    repeats: Repeats,
+) -> Cell:
+    with PeakMemory() as memory:
+        makespans, error = time_runs(run_once, repeats)
+    cell = Cell(
+        workload=workload.id,
+        system=system,
+        mode=mode,
+        makespans=makespans,
+        idle_rss_bytes=memory.idle_bytes,
+        peak_rss_bytes=memory.peak_bytes,
+    )
+    if error:
+        cell.status = "error"
+        cell.error = error
+    median = statistics.median(makespans) if makespans else float("nan")
+    logger.info(
+        "%s %s %s: median %.4f s over %d runs%s",
+        workload.id,
+        system,
+        mode,
+        median,
+        len(makespans),
+        f" ({error})" if error else "",
+    )
+    return cell
+
+
+def peer_python(name: str) -> Path | None:
+    """Return the interpreter of an installed peer's environment, or None."""
+    python = PEERS_DIR / name / "bin" / "python"
+    return python if python.exists() else None
+
+
+def run_runner(
+    python: Path | str,
+    script: str,
+    *,
+    workloads_file: Path,
+    gateway: str,
+    repeats: Repeats,
+    budget_s: float,
+    workload_count: int,
+    log_file: Path,
+    env: dict[str, str] | None = None,
+) -> tuple[dict[str, Any] | None, str, PeakMemory]:
+    """Run one runner script; return its output, an error, and its memory.
+
+    The memory covers the runner's whole process tree and the gateway, over
+    the runner's whole run.
+    """
+    out = log_file.with_suffix(".json")
+    command = [
+        str(python),
+        str(RUNNERS_DIR / script),
+        "--workloads",
+        str(workloads_file),
+        "--gateway",
+        gateway,
+        "--out",
+        str(out),
+        "--runs",
+        str(repeats.runs),
+        "--min-runs",
+        str(repeats.min_runs),
+        "--warmup",
+        str(repeats.warmup),
+        "--budget",
+        str(budget_s),
+    ]
+    timeout = budget_s * max(1, workload_count) * 1.5 + RUNNER_SLACK_S
+    error = ""
+    with PeakMemory(include_self=False) as memory, log_file.open("w") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            code = None
+            error = f"timed out after {timeout:.0f} s"
+    if code not in (0, None):
+        error = f"exited with status {code}; see {log_file.name}"
+    if not out.exists():
+        return None, error or f"wrote no results; see {log_file.name}", memory
+    output: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return output, error, memory
+
+
+def runner_cells(
+    system: str,
+    output: dict[str, Any] | None,
+    error: str,
+    workloads: list[Workload],
+    memory: PeakMemory | None,
+) -> list[Cell]:
+    """Turn a runner's output into cells, one per workload it was given."""
+    cells = []
+    results = (output or {}).get("results", {})
+    for workload in workloads:
+        entry = results.get(workload.id)
+        cell = Cell(workload=workload.id, system=system)
+        if entry is None:
+            cell.status = "timeout" if "timed out" in error else "error"
+            cell.error = error or "no result"
+        else:
+            cell.status = entry["status"]
+            cell.makespans = entry.get("makespans", [])
+            cell.error = entry.get("error")
+        if memory is not None:
+            cell.idle_rss_bytes = memory.idle_bytes
+            cell.peak_rss_bytes = memory.peak_bytes
+        cells.append(cell)
+    return cells
+
+
+class Suite:
+    """One run of the benchmark suite, writing into ``out_dir``."""
+
+    def __init__(self, plan: Plan, out_dir: Path) -> None:
+        self.plan = plan
+        self.out_dir = out_dir
+        self.cells: list[Cell] = []
+        self.throughput: list[dict[str, Any]] = []
+        self.serve: dict[str, Any] = {}
+        self.peers: dict[str, dict[str, Any]] = {}
+        self.notes = list(plan.notes)
+        # Runner inputs, outputs and logs; git-ignored, kept for inspection.
+        self.work_dir = out_dir / "logs"
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(parents=True)
+
+    def export_workloads(self, workloads: list[Workload], name: str) -> Path:
+        path = self.work_dir / f"{name}.json"
+        data: dict[str, Any] = {"workloads": [w.to_json() for w in workloads]}
+        if name == "machine-limit" and self.plan.throughput:
+            data["throughput"] = {
+                "workload_json": throughput_workload().to_json(),
+                "levels": [
+                    {"concurrency": t.concurrency, "executions": t.executions}
+                    for t in self.plan.throughput
+                ],
+            }
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return path
+
+    def run(self) -> None:
+        with GatewayProcess() as gateway:
+            logger.info("gateway at %s", gateway.url)
+            self.run_machine_limit(gateway.url)
+            self.run_ray(gateway.url)
+            self.run_peers(gateway.url)
+
+    def run_machine_limit(self, gateway: str) -> None:
+        workloads = self.plan.workloads
+        if not workloads and not self.plan.throughput:
+            return
+        budget = self.plan.repeats.budget_s
+        output, error, memory = run_runner(
+            sys.executable,
+            "machine_limit.py",
+            workloads_file=self.export_workloads(workloads, "machine-limit"),
+            gateway=gateway,
+            repeats=self.plan.repeats,
+            budget_s=budget,
+            workload_count=len(workloads) + len(self.plan.throughput),
+            log_file=self.work_dir / "machine-limit.log",
+        )
+        self.cells += runner_cells("machine-limit", output, error, workloads, memory)
+        for level in (output or {}).get("throughput", []):
+            latencies = level["latencies_s"]
+            result = engines.ThroughputResult(
+                level["concurrency"], level["executions"], level["elapsed_s"], latencies
+            )
+            self.throughput.append(
+                {"system": "machine-limit", "via": "asyncio", **result.to_dict()}
+            )
+
+    def run_ray(self, gateway: str) -> None:
+        if not (self.plan.workloads or self.plan.throughput or self.plan.serve):
+            return
+        import ray
+
+        from walle_ray.invoker.actor import InvokerPool
+
+        ray.init(
+            num_cpus=RAY_CPUS,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
+        try:
+            pool = InvokerPool(POOL_SIZE, name_prefix="walle-bench-invoker")
+            pool.wait_ready()
+            self.warm_up(gateway, pool)
+            for workload in self.plan.workloads:
+                self.run_workload(workload, gateway, pool)
+            if self.plan.throughput:
+                self.run_library_throughput(gateway, pool)
+            if self.plan.serve:
+                from benchmarks.serve_api import measure_serve
+
+                self.serve = measure_serve(self.plan.throughput, gateway)
+            pool.shutdown()
+        finally:
+            ray.shutdown()
+
+    def warm_up(self, gateway: str, pool: Any) -> None:
+        workload = throughput_workload()
+        try:
+            engines.walle_runner(workload, "full", gateway, pool)()
+            engines.raw_ray_runner(workload, gateway, pool)()
+        except Exception as exc:
+            # The cells record their own failures; the warm-up only logs.
+            logger.warning("warm-up run failed: %s: %s", type(exc).__name__, exc)
+
+    def run_workload(self, workload: Workload, gateway: str, pool: Any) -> None:
+        repeats = self.plan.repeats_for(workload)
+        raw = engines.raw_ray_runner(workload, gateway, pool)
+        self.cells.append(measure_cell(workload, "raw-ray", "full", raw, repeats))
+        for mode in self.plan.modes_for(workload):
+            walle = engines.walle_runner(workload, mode, gateway, pool)
+            self.cells.append(measure_cell(workload, "walle", mode, walle, repeats))
+
+    def run_library_throughput(self, gateway: str, pool: Any) -> None:
+        workload = throughput_workload()
+        systems = {
+            "walle": engines.walle_runner(workload, "full", gateway, pool),
+            "raw-ray": engines.raw_ray_runner(workload, gateway, pool),
+        }
+        for level in self.plan.throughput:
+            for system, run_once in systems.items():
+                result = engines.measure_throughput(
+                    run_once, level.concurrency, level.executions
+                )
+                row = {"system": system, "via": "library", **result.to_dict()}
+                logger.info("throughput %s", row)
+                self.throughput.append(row)
+
+    def run_peers(self, gateway: str) -> None:
+        workloads = [w for w in self.plan.workloads if w.id in self.plan.peer_workloads]
+        for name in self.plan.peers:
+            python = peer_python(name)
+            if python is None:
+                self.peers[name] = {
+                    "status": "not installed",
+                    "detail": "run benchmarks/install-peers.sh to install it",
+                }
+                continue
+            if not workloads:
+                continue
+            env: dict[str, str] = {}
+            if name == "prefect":
+                env = {
+                    "PREFECT_HOME": tempfile.mkdtemp(prefix="walle-bench-prefect-"),
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_LOGGING_LEVEL": "WARNING",
+                    "DO_NOT_TRACK": "1",
+                }
+            output, error, memory = run_runner(
+                python,
+                PEER_SCRIPTS[name],
+                workloads_file=self.export_workloads(workloads, name),
+                gateway=gateway,
+                repeats=self.plan.repeats,
+                budget_s=self.plan.peer_budget_s,
+                workload_count=len(workloads),
+                log_file=self.work_dir / f"{name}.log",
+                env=env,
+            )
+            self.cells += runner_cells(name, output, error, workloads, memory)
+            self.peers[name] = {
+                "status": "ok" if not error else "error",
+                "detail": error or None,
+                "version": (output or {}).get("version"),
+                "config": (output or {}).get("config"),
+                "peak_rss_bytes": memory.peak_bytes,
+            }
