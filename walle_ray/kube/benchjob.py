@@ -10,6 +10,7 @@ back with ``extract_results``, so no shared volume is needed.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 import re
@@ -74,7 +75,12 @@ def extract_results(log: str) -> dict[str, bytes]:
             continue
         if line == f"{END} {current[0]}":
             name, digest = current
-            data = base64.b64decode("".join(chunks), validate=True)
+            try:
+                data = base64.b64decode("".join(chunks), validate=True)
+            except binascii.Error:
+                raise ResultFormatError(
+                    f"result {name!r} is not valid base64"
+                ) from None
             if hashlib.sha256(data).hexdigest() != digest:
                 raise ResultFormatError(f"result {name!r} does not match its SHA-256")
             _check_relative(name)

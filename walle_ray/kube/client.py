@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -32,6 +34,17 @@ POLL_INTERVAL_S = 2.0
 FINAL_JOB_STATUSES = frozenset({"Complete", "Failed", "ValidationFailed"})
 # Seconds one API request may take before it counts as a failure.
 REQUEST_TIMEOUT_S = 30.0
+
+
+# The kubeconfig loader raises these, not ConfigException, on a file whose
+# fields have the wrong YAML types (kubernetes 37).
+_MALFORMED_CONFIG_ERRORS = (
+    TypeError,
+    KeyError,
+    AttributeError,
+    ValueError,
+    yaml.YAMLError,
+)
 
 
 class KubeError(WalleError):
@@ -67,11 +80,12 @@ def load_api_client(
             config_file=kubeconfig, context=context
         )
         return api_client
-    except config.ConfigException as exc:
-        if kubeconfig is not None:
+    except (config.ConfigException, *_MALFORMED_CONFIG_ERRORS) as exc:
+        if kubeconfig is not None or not isinstance(exc, config.ConfigException):
+            source = kubeconfig or "from KUBECONFIG or ~/.kube/config"
             raise ClusterUnreachableError(
-                f"invalid kubeconfig {kubeconfig!r}: {exc}; pass a valid file "
-                "with --kubeconfig"
+                f"invalid kubeconfig {source!r}: {type(exc).__name__}: {exc}; "
+                "fix the file or pass another with --kubeconfig"
             ) from None
         reason = str(exc)
     except OSError as exc:
@@ -182,8 +196,8 @@ class KubeRayClient:
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterUnreachableError(
                 f"{action} failed: the Kubernetes API server at {host} is not "
-                f"reachable ({type(exc).__name__}); check the cluster and the "
-                "kubeconfig context"
+                f"reachable ({_connection_reason(exc)}); check the cluster and "
+                "the kubeconfig context"
             ) from None
 
     def check_operator(self) -> None:
@@ -500,6 +514,13 @@ class KubeRayClient:
         and the Job controller labels its pods with ``job-name``.
         """
         return self.pod_logs(f"job-name={job_name}")
+
+
+def _connection_reason(exc: urllib3.exceptions.HTTPError) -> str:
+    """Return the OS error text of a failed connection, or the error type."""
+    cause = getattr(exc, "reason", None) or exc
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(cause))
+    return found.group(1).strip() if found else type(cause).__name__
 
 
 def _creation_time(pod: client.V1Pod) -> float:

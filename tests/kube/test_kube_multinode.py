@@ -1,0 +1,77 @@
+"""Invoker actors on a local three-node Ray cluster, with a node lost midway.
+
+The cluster runs in a subprocess (multinode_script.py) so the session's
+Ray instance is untouched; the test reads the JSON report it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCRIPT = Path(__file__).with_name("multinode_script.py")
+PARALLEL_TASKS = 6  # as in multinode_script.py, plus one join task
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    lines = completed.stdout.strip().splitlines()
+    assert lines, completed.stderr[-4000:]
+    parsed: dict[str, Any] = json.loads(lines[-1])
+    return parsed
+
+
+def test_actors_spread_over_all_nodes(report: dict[str, Any]) -> None:
+    nodes = set(report["actor_nodes_before"])
+    assert len(nodes) == 3
+    assert nodes == {report["head_node"], *report["worker_nodes"]}
+
+
+def test_execution_survives_node_loss(report: dict[str, Any]) -> None:
+    assert "error" not in report, report.get("error")
+    result = report["result"]
+    assert result["status"] == "SUCCESS"
+    tasks = {t["name"]: t for t in result["tasks"]}
+    assert len(tasks) == PARALLEL_TASKS + 1
+    for task in tasks.values():
+        assert task["status"] == "SUCCESS", task
+    for index in range(PARALLEL_TASKS):
+        output = tasks[f"sleep-{index}"]["output"]
+        assert output["task"] == f"sleep-{index}"
+
+
+def test_lost_calls_rerun_elsewhere(report: dict[str, Any]) -> None:
+    removed = report["removed_node"]
+    assert removed in report["actor_nodes_before"]
+    assert removed not in report["alive_nodes"]
+    assert removed not in report["actor_nodes_after"]
+    assert set(report["actor_nodes_after"]) <= set(report["alive_nodes"])
+    # Every task reached the gateway before the node went away; the calls of
+    # the lost actor were made again, so the gateway saw more sleep calls
+    # than the workflow has tasks.
+    assert report["calls_at_removal"] == PARALLEL_TASKS
+    assert report["sleep_calls"] > PARALLEL_TASKS + 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the execution record does not count a call that Ray re-ran after "
+    "its invoker actor died: each re-run starts a fresh attempt list",
+)
+def test_record_shows_rerun_calls(report: dict[str, Any]) -> None:
+    tasks = report["result"]["tasks"]
+    recorded = sum(task["attempts"] for task in tasks)
+    assert recorded == report["sleep_calls"]
