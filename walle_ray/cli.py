@@ -65,7 +65,7 @@ def _load(path: str, workflow_name: str | None) -> Workflow:
     return workflows[0]
 
 
-def _parse_input(value: str | None) -> Any:
+def _parse_input(value: str | None, option: str = "--input") -> Any:
     if value is None:
         return None
     text = value
@@ -73,11 +73,39 @@ def _parse_input(value: str | None) -> Any:
         try:
             text = Path(value[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            _fail_usage(f"cannot read --input file {value[1:]!r}: {exc.strerror}")
+            _fail_usage(f"cannot read {option} file {value[1:]!r}: {exc.strerror}")
     try:
         return json.loads(text)
     except ValueError as exc:
-        _fail_usage(f"invalid --input {value!r}: not JSON ({exc})")
+        _fail_usage(f"invalid {option} {value!r}: not JSON ({exc})")
+
+
+def _parse_durations(value: str) -> dict[str, float]:
+    """Read ``name=duration,...`` or a JSON object of task name to seconds."""
+    from walle_ray.durations import parse_duration
+
+    if value.lstrip().startswith(("{", "@")):
+        parsed = _parse_input(value, "--durations")
+        if not isinstance(parsed, dict):
+            _fail_usage("invalid --durations: give a JSON object of task to seconds")
+        pairs = list(parsed.items())
+    else:
+        pairs = []
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, duration = entry.partition("=")
+            if not sep:
+                _fail_usage(
+                    f"invalid --durations entry {entry!r}: write TASK=DURATION, "
+                    "e.g. task-1=50ms"
+                )
+            pairs.append((name.strip(), duration.strip()))
+    weights: dict[str, float] = {}
+    for name, duration in pairs:
+        try:
+            weights[name] = parse_duration(duration)
+        except ValueError as exc:
+            _fail_usage(f"invalid --durations for task {name!r}: {exc}")
+    return weights
 
 
 def _needs_gateway(workflow: Workflow) -> bool:
@@ -266,8 +294,9 @@ def validate(files: tuple[str, ...]) -> None:
 )
 @click.option(
     "--durations",
-    metavar="JSON",
-    help="Task durations in seconds for the critical path, e.g. '{\"task-1\": 0.5}'. "
+    metavar="DURATIONS",
+    help="Task durations for the critical path: TASK=DURATION pairs such as "
+    "'task-1=50ms,task-2=2s', or a JSON object of task to seconds. "
     "Default: every task counts 1.",
 )
 def graph(file: str, workflow_name: str | None, durations: str | None) -> None:
@@ -279,14 +308,7 @@ def graph(file: str, workflow_name: str | None, durations: str | None) -> None:
     weights: dict[str, float] = dict.fromkeys(dag.depends, 1.0)
     unit = "tasks"
     if durations is not None:
-        parsed = _parse_input(durations)
-        if not isinstance(parsed, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
-            for v in parsed.values()
-        ):
-            _fail_usage(
-                "invalid --durations: give a JSON object of task name to seconds"
-            )
+        parsed = _parse_durations(durations)
         unknown = sorted(set(parsed) - set(dag.depends))
         if unknown:
             _fail_usage(f"invalid --durations: unknown tasks {', '.join(unknown)}")
