@@ -13,8 +13,8 @@ Defaults, also listed in ``docs/spec.md``:
 - ``headers``: none
 - ``body``: none, so the task receives the execution's input as its body
 - ``retry``: 0 retries; when retrying, exponential backoff from 200 ms,
-  doubling up to 10 s, with full jitter, on connection errors, timeouts,
-  5xx and 429
+  doubling up to 10 s, each delay drawn between half and all of its value,
+  on connection errors, timeouts, 5xx and 429
 - ``timeout``: 30 s per attempt
 - ``depends``: none
 - ``trigger_rule``: ``all_success``
