@@ -23,7 +23,9 @@ def ray_session() -> Iterator[None]:
     """Start one local Ray instance for the whole test session."""
     import ray
 
+    # "local" starts a new instance even when another Ray cluster runs here.
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

@@ -425,3 +425,22 @@ tasks:
     result = run(spec, mode, gateway_url, invoker_pool)
     assert len(result.tasks["not-on-timeout"].attempts) == 1
     assert len(result.tasks["on-timeout"].attempts) == 3
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_task_after_blocked_task_runs(
+    mode: str, gateway_url: str, invoker_pool: InvokerPool
+) -> None:
+    spec = """
+name: after-blocked
+tasks:
+- {name: a, function: echo, body: {}}
+- {name: never, function: echo, body: {}, depends: [a], trigger_rule: all_failed}
+- name: merge
+  function: echo
+  body: {}
+  depends: [a, never]
+  trigger_rule: one_success
+"""
+    result = run(spec, mode, gateway_url, invoker_pool)
+    assert statuses(result) == {"a": "SUCCESS", "never": "SKIPPED", "merge": "SUCCESS"}

@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 def ensure_ray(address: str | None = None) -> None:
     """Start a local Ray instance, or join ``address`` or ``RAY_ADDRESS``.
 
-    Does nothing when Ray is already initialized in this process.
+    Without an address a new instance is started even when a cluster started
+    with ``ray start`` runs on this machine; set ``RAY_ADDRESS=auto`` to join
+    that one. Does nothing when Ray is already initialized in this process.
     """
     if ray.is_initialized():
         return
@@ -50,6 +52,7 @@ def ensure_ray(address: str | None = None) -> None:
         "configure_logging": False,
     }
     if target is None:
+        target = "local"
         options["include_dashboard"] = False
     ray.init(address=target, **options)
 

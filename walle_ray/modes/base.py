@@ -148,7 +148,10 @@ class Run:
         """Record a task that its trigger rule keeps from running."""
         step = self.plan.steps[name]
         upstream = [self.results[up] for up in step.depends]
-        self.finish(blocked_result(name, step.rule, decision, upstream))
+        result = blocked_result(name, step.rule, decision, upstream)
+        # Downstream calls receive this result like any other upstream result.
+        self.summary_refs[name] = self.full_refs[name] = ray.put(result)
+        self.finish(result)
 
     def finish(self, result: TaskResult) -> None:
         self.results[result.name] = result
