@@ -238,12 +238,12 @@ class Suite:
     def export_workloads(self, workloads: list[Workload], name: str) -> Path:
         path = self.work_dir / f"{name}.json"
         data: dict[str, Any] = {"workloads": [w.to_json() for w in workloads]}
-        if name == "machine-limit" and self.plan.throughput:
+        if name == "machine-limit" and self.plan.library_throughput:
             data["throughput"] = {
                 "workload_json": throughput_workload().to_json(),
                 "levels": [
                     {"concurrency": t.concurrency, "executions": t.executions}
-                    for t in self.plan.throughput
+                    for t in self.plan.throughput_levels
                 ],
             }
         path.write_text(json.dumps(data), encoding="utf-8")
@@ -258,7 +258,7 @@ class Suite:
 
     def run_machine_limit(self, gateway: str) -> None:
         workloads = self.plan.workloads
-        if not workloads and not self.plan.throughput:
+        if not workloads and not self.plan.library_throughput:
             return
         budget = self.plan.repeats.budget_s
         output, error, memory = run_runner(
@@ -268,7 +268,7 @@ class Suite:
             gateway=gateway,
             repeats=self.plan.repeats,
             budget_s=budget,
-            workload_count=len(workloads) + len(self.plan.throughput),
+            workload_count=len(workloads) + len(self.plan.throughput_levels),
             log_file=self.work_dir / "machine-limit.log",
         )
         self.cells += runner_cells("machine-limit", output, error, workloads, memory)
@@ -282,13 +282,16 @@ class Suite:
             )
 
     def run_ray(self, gateway: str) -> None:
-        if not (self.plan.workloads or self.plan.throughput or self.plan.serve):
+        plan = self.plan
+        if not (plan.workloads or plan.library_throughput or plan.serve):
             return
         import ray
 
         from walle_ray.invoker.actor import InvokerPool
 
+        # "local" starts a private cluster even when another one runs here.
         ray.init(
+            address="local",
             num_cpus=RAY_CPUS,
             include_dashboard=False,
             log_to_driver=False,
@@ -301,12 +304,13 @@ class Suite:
             self.warm_up(gateway, pool)
             for workload in self.plan.workloads:
                 self.run_workload(workload, gateway, pool)
-            if self.plan.throughput:
+            if self.plan.library_throughput:
                 self.run_library_throughput(gateway, pool)
             if self.plan.serve:
                 from benchmarks.serve_api import measure_serve
 
-                self.serve = measure_serve(self.plan.throughput, gateway)
+                self.serve = measure_serve(self.plan.throughput_levels, gateway)
+                self.throughput += self.serve.pop("rows", [])
             pool.shutdown()
         finally:
             ray.shutdown()
@@ -323,10 +327,22 @@ class Suite:
     def run_workload(self, workload: Workload, gateway: str, pool: Any) -> None:
         repeats = self.plan.repeats_for(workload)
         raw = engines.raw_ray_runner(workload, gateway, pool)
-        self.cells.append(measure_cell(workload, "raw-ray", "full", raw, repeats))
+        self.add_cell(measure_cell(workload, "raw-ray", "full", raw, repeats))
         for mode in self.plan.modes_for(workload):
             walle = engines.walle_runner(workload, mode, gateway, pool)
-            self.cells.append(measure_cell(workload, "walle", mode, walle, repeats))
+            self.add_cell(measure_cell(workload, "walle", mode, walle, repeats))
+
+    def add_cell(self, cell: Cell) -> None:
+        """Keep a measured cell, and save every cell so far to the logs folder.
+
+        Ray ends the driver process when its raylet dies (for example when
+        ``ray stop`` runs on the machine), so the saved cells are what is
+        left of such a run.
+        """
+        self.cells.append(cell)
+        partial = self.work_dir / "cells.partial.json"
+        data = [c.to_dict() for c in self.cells]
+        partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
     def run_library_throughput(self, gateway: str, pool: Any) -> None:
         workload = throughput_workload()
@@ -334,7 +350,7 @@ class Suite:
             "walle": engines.walle_runner(workload, "full", gateway, pool),
             "raw-ray": engines.raw_ray_runner(workload, gateway, pool),
         }
-        for level in self.plan.throughput:
+        for level in self.plan.throughput_levels:
             for system, run_once in systems.items():
                 result = engines.measure_throughput(
                     run_once, level.concurrency, level.executions

@@ -19,7 +19,7 @@ THREADS_PER_WORKER = 32
 
 
 def call(url: str, seconds: float, *upstream: Any) -> int:
-    return common.post_sleep(url, seconds)
+    return int(common.post_sleep(url, seconds))
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ MAX_WORKERS = 64
 
 @task  # type: ignore[misc,untyped-decorator]
 def call(url: str, seconds: float) -> int:
-    return common.post_sleep(url, seconds)
+    return int(common.post_sleep(url, seconds))
 
 
 @flow(task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS))  # type: ignore[misc,untyped-decorator]

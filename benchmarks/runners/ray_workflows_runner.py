@@ -40,6 +40,7 @@ def main() -> None:
     url = common.sleep_url(args.gateway)
     storage = tempfile.mkdtemp(prefix="walle-bench-ray-workflows-")
     ray.init(
+        address="local",
         num_cpus=NUM_CPUS,
         storage=storage,
         include_dashboard=False,
