@@ -49,7 +49,7 @@ RULE_HELP: dict[TriggerRule, str] = {
 
 
 class Decision(enum.Enum):
-    """What happens to a task once its rule is decided."""
+    """The outcome of a decided trigger rule: run, skip or abort the task."""
 
     RUN = "run"
     SKIP = "skip"
@@ -61,8 +61,8 @@ def decide(
 ) -> Decision | None:
     """Decide a task's fate from the statuses of the upstream tasks that ended.
 
-    ``total`` is the number of upstream tasks; ``ended`` holds the statuses of
-    those that have ended so far. Returns None while the outcome can still
+    ``total`` is the number of upstream tasks, and ``ended`` contains the
+    statuses of those that have ended so far. Returns None while the outcome can still
     change. A task without upstream tasks always runs.
     """
     if total == 0:

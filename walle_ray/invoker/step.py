@@ -84,11 +84,13 @@ async def run_step(
     upstream: Upstream,
     context: Mapping[str, TaskResult | Awaitable[TaskResult]],
 ) -> TaskResult:
-    """Run one task once its trigger rule allows it; never raises for failures.
+    """Run one task once its trigger rule allows it.
 
-    ``upstream`` holds the results of the direct dependencies, or awaitables
-    of them so that the rule is decided as soon as it can be. ``context``
-    holds the results of the tasks that templates and ``when`` read.
+    HTTP, template and condition failures end the task ``ERROR`` instead of
+    raising; cancellation propagates. ``upstream`` contains the results of
+    the direct dependencies, or awaitables of them so that the rule is
+    decided as soon as it can be. ``context`` contains the results of the
+    tasks that templates and ``when`` read.
     """
     upstream_results, decision = await _await_rule(step, upstream)
     if decision is not Decision.RUN:

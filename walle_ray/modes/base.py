@@ -1,10 +1,10 @@
 """What every execution mode shares: the plan, the listener and the run.
 
-A mode takes an ``ExecutionPlan`` (the DAG and one ``TaskStep`` per task), an
-``InvokerPool`` and an ``ExecutionListener``. It decides only when each task
-is submitted; ``Run`` submits the calls, collects their results, and stops
-the execution on cancellation, on its timeout or, with ``fail_fast``, on the
-first failure.
+A mode takes a ``Run``, which holds an ``ExecutionPlan`` (the DAG and one
+``TaskStep`` per task), an ``InvokerPool`` and an ``ExecutionListener``. The
+mode decides only when each task is submitted. ``Run`` submits the calls and
+collects their results. It also stops the execution on cancellation, on its
+timeout, or on the first failure under ``fail_fast``.
 
 Each call returns two Ray objects: a summary with the output capped for
 display and records, which the driver fetches, and the full result, which
@@ -42,8 +42,8 @@ CANCEL_GRACE_S = 5.0
 class ExecutionPlan:
     """One execution's graph, the step of each task and how to stop it.
 
-    ``reuse`` holds results of tasks that already succeeded in an earlier
-    execution; they are not run again and their outputs feed the others.
+    ``reuse`` contains results of tasks that already succeeded in an earlier
+    execution. They are not run again, and their outputs feed the others.
     """
 
     execution_id: str
@@ -117,7 +117,7 @@ class Run:
         """Submit one task's call on the next invoker actor.
 
         With ``await_upstream`` the actor receives its dependencies as
-        references and decides the trigger rule as each one ends; otherwise
+        references and decides the trigger rule as each one ends. Otherwise
         Ray resolves them before the call starts.
         """
         step = self.plan.steps[name]
@@ -233,9 +233,9 @@ class Run:
         """Cancel every outstanding call and record the tasks that did not end.
 
         Running calls are cancelled, which cancels their HTTP requests. When
-        the execution is cancelled every unfinished task ends ``CANCELLED``;
-        after a timeout or ``fail_fast``, running tasks end ``CANCELLED`` and
-        tasks that had not started end ``ABORT``.
+        the execution is cancelled, every unfinished task ends ``CANCELLED``.
+        After a timeout or under ``fail_fast``, running tasks end
+        ``CANCELLED`` and tasks that had not started end ``ABORT``.
         """
         outstanding = self.outstanding()
         for ref in outstanding:
