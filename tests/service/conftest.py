@@ -7,20 +7,24 @@ tests can reach the 202 answer of a slow sync trigger quickly.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import (
+    MAX_BODY_BYTES,
+    SYNC_TRIGGER_WAIT_S,
+    CountingServer,
+    ServeApp,
+)
 
-from tests.conftest import EXAMPLE_FUNCTIONS
 from walle_ray.service import ServiceConfig
 
-SYNC_TRIGGER_WAIT_S = 3.0
-MAX_BODY_BYTES = 64 * 1024
+EXAMPLE_FUNCTIONS = Path(__file__).resolve().parents[2] / "examples" / "functions"
 STARTUP_TIMEOUT_S = 180.0
 
 
@@ -31,16 +35,10 @@ def free_port() -> int:
         return port
 
 
-@dataclass(frozen=True)
-class ServeApp:
-    """The running application: its base URL and the settings it was given."""
-
-    url: str
-    config: ServiceConfig
-
-
 @pytest.fixture(scope="session")
-def serve_app(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeApp]:
+def serve_app(
+    ray_session: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServeApp]:
     import ray
     from ray import serve
 
@@ -74,13 +72,18 @@ def serve_app(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> It
         time.sleep(0.5)
     yield ServeApp(url, config)
     serve.shutdown()
-    try:
+    with contextlib.suppress(ValueError):
         ray.kill(ray.get_actor(config.orchestrator_name, namespace=config.namespace))
-    except ValueError:
-        pass
 
 
 @pytest.fixture
 def client(serve_app: ServeApp) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=serve_app.url, timeout=60) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def counting_server() -> Iterator[CountingServer]:
+    server = CountingServer().start()
+    yield server
+    server.stop()

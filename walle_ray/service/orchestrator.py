@@ -67,6 +67,7 @@ class _Run:
     reuse: dict[str, TaskResult]
     control: ExecutionControl = field(default_factory=ExecutionControl)
     log: EventLog = field(default_factory=EventLog)
+    started: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -476,6 +477,10 @@ class Orchestrator:
     async def _task_started(self, run: _Run, name: str, at: float) -> None:
         assert self._store is not None
         await self._store.save_task_started(run.execution_id, name, at)
+        await self._append_task_started(run, name, at)
+
+    async def _append_task_started(self, run: _Run, name: str, at: float) -> None:
+        run.started.add(name)
         await run.log.append(
             TASK_STARTED,
             {"execution_id": run.execution_id, "task": name, "at": iso_timestamp(at)},
@@ -485,6 +490,10 @@ class Orchestrator:
         assert self._store is not None
         await self._store.save_task_result(run.execution_id, result)
         self._metrics.task_finished(run.workflow.name, result)
+        if result.name not in run.started and result.started_at is not None:
+            # In full mode a task can end before the engine reports its start,
+            # so the start event is added here to keep every stream complete.
+            await self._append_task_started(run, result.name, result.started_at)
         data = result.to_dict()
         data["task"] = data.pop("name")
         data["execution_id"] = run.execution_id
@@ -547,4 +556,7 @@ def get_orchestrator(config: ServiceConfig) -> Any:
         max_restarts=-1,
         max_concurrency=MAX_ACTOR_CONCURRENCY,
         num_cpus=0,
+        # Executions call ray.get from worker threads, never from the event
+        # loop, so Ray's warning about blocking calls in async actors is moot.
+        runtime_env={"env_vars": {"RAY_WARN_BLOCKING_GET_INSIDE_ASYNC": "0"}},
     ).remote(config.to_dict())

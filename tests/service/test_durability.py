@@ -1,0 +1,84 @@
+"""The orchestrator resumes interrupted executions after Ray restarts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+
+import httpx
+import pytest
+from service_helpers import CountingServer, ServeApp, task_of, wait_final, wait_for
+
+pytestmark = pytest.mark.ray
+
+
+def kill_with_ray(name: str, namespace: str) -> None:
+    import ray
+
+    ray.kill(ray.get_actor(name, namespace=namespace), no_restart=False)
+
+
+def kill_with_sigkill(client: httpx.Client) -> None:
+    pid = client.get("/api/health").json()["orchestrator"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("how", ["ray-kill", "sigkill"])
+def test_killed_orchestrator_resumes_execution(
+    client: httpx.Client,
+    counting_server: CountingServer,
+    serve_app: ServeApp,
+    how: str,
+) -> None:
+    config = serve_app.config
+    name = f"durable-{how}-{uuid.uuid4().hex[:6]}"
+    spec = f"""\
+name: {name}
+tasks:
+  - name: a
+    url: {counting_server.url}/ok/{name}-a
+  - name: b
+    url: {counting_server.url}/sleep/{name}-b?seconds=4
+    depends: [a]
+  - name: c
+    url: {counting_server.url}/ok/{name}-c
+    depends: [b]
+"""
+    created = client.put(
+        f"/api/workflows/{name}",
+        content=spec,
+        headers={"content-type": "application/yaml"},
+    )
+    assert created.status_code == 201
+    before = client.get("/api/health").json()["orchestrator"]["pid"]
+    started = client.post(f"/api/workflows/{name}/executions", json={"input": 5})
+    execution_id = started.json()["execution_id"]
+
+    def b_running() -> bool:
+        record = client.get(f"/api/executions/{execution_id}").json()
+        tasks = {t["name"]: t["status"] for t in record["tasks"]}
+        return tasks.get("a") == "SUCCESS" and tasks.get("b") == "RUNNING"
+
+    wait_for(b_running)
+    if how == "ray-kill":
+        kill_with_ray(config.orchestrator_name, config.namespace)
+    else:
+        kill_with_sigkill(client)
+
+    final = wait_final(client, execution_id, timeout_s=180)
+    assert final["status"] == "SUCCESS", final
+    assert final["execution_id"] == execution_id
+    assert final["input"] == 5
+    assert [task_of(final, n)["status"] for n in "abc"] == ["SUCCESS"] * 3
+    # The task that had succeeded is not called again; the interrupted one is.
+    assert counting_server.count(f"{name}-a") == 1
+    assert counting_server.count(f"{name}-b") == 2
+    assert counting_server.count(f"{name}-c") == 1
+    keys = counting_server.idempotency_keys[f"{name}-b"]
+    assert keys[0] == keys[1]
+    assert execution_id in keys[0]
+
+    after = client.get("/api/health").json()["orchestrator"]
+    assert after["pid"] != before
+    assert after["resumed"] >= 1
