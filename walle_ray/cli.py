@@ -338,14 +338,11 @@ def gateway(functions: tuple[str, ...], host: str, port: int) -> None:
 
 from walle_ray.cli_kube import kube  # noqa: E402
 from walle_ray.cli_serve import serve, submit  # noqa: E402
-from walle_ray.cli_serve import serve, submit  # noqa: E402
 from walle_ray.cli_store import executions, show  # noqa: E402
 
 main.add_command(kube)
 main.add_command(executions)
 main.add_command(show)
-main.add_command(serve)
-main.add_command(submit)
 main.add_command(serve)
 main.add_command(submit)
 
