@@ -325,15 +325,45 @@ def graph(file: str, workflow_name: str | None, durations: str | None) -> None:
     type=click.Path(file_okay=False, exists=True),
     help="Folder of function folders, each with a handler.py (repeatable).",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address to bind: 127.0.0.1, ::1 or localhost.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="TCP port to bind; 0 picks a free port.",
+)
 def gateway(functions: tuple[str, ...], host: str, port: int) -> None:
-    """Serve functions over an OpenFaaS-compatible HTTP API."""
-    from walle_ray.gateway import serve
+    """Serve functions over an OpenFaaS-compatible HTTP API on loopback."""
+    from walle_ray.gateway import FunctionLoadError, check_loopback_host, serve
 
-    click.echo(f"function gateway listening on http://{host}:{port}", err=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve([Path(d) for d in functions], host=host, port=port))
+    try:
+        check_loopback_host(host)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+
+    def report_ready(url: str) -> None:
+        click.echo(f"function gateway listening on {url}", err=True)
+
+    dirs = [Path(d) for d in functions]
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(dirs, host=host, port=port, on_ready=report_ready))
+    except FunctionLoadError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        click.echo(
+            f"error: cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --port",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)
 
 
 from walle_ray.cli_kube import kube  # noqa: E402

@@ -19,8 +19,9 @@ from walle_ray.gateway.loader import (
     load_handler_folder,
     load_registry,
 )
-from walle_ray.gateway.runner import LocalGateway, check_loopback_host, serve
-from walle_ray.gateway.server import MAX_REQUEST_BYTES, create_app
+from walle_ray.gateway.network import check_loopback_host, is_loopback_host
+from walle_ray.gateway.runner import LocalGateway, serve
+from walle_ray.gateway.server import MAX_REQUEST_BYTES, create_app, parse_callback_url
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -37,8 +38,10 @@ __all__ = [
     "builtin_functions",
     "check_loopback_host",
     "create_app",
+    "is_loopback_host",
     "load_handler_folder",
     "load_registry",
+    "parse_callback_url",
     "serve",
     "to_function_response",
 ]

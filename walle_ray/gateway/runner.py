@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from walle_ray.gateway.functions import FunctionRegistry
 from walle_ray.gateway.loader import load_registry
+from walle_ray.gateway.network import check_loopback_host
 from walle_ray.gateway.server import create_app
 
 logger = logging.getLogger(__name__)
@@ -29,22 +29,6 @@ LISTEN_BACKLOG = 1024
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = SHUTDOWN_TIMEOUT_SECONDS + 10.0
-
-
-def check_loopback_host(host: str) -> None:
-    """Raise ``ValueError`` unless ``host`` is ``localhost`` or a loopback IP."""
-    if host == "localhost":
-        return
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is None or not address.is_loopback:
-        raise ValueError(
-            f"invalid gateway host {host!r}: the local gateway runs function code "
-            "without authentication, so it listens only on a loopback address "
-            "such as 127.0.0.1, ::1 or localhost"
-        )
 
 
 async def start_site(
@@ -71,16 +55,22 @@ async def start_site(
 
 
 async def serve(
-    functions_dirs: Sequence[Path | str], host: str = DEFAULT_HOST, port: int = 8080
+    functions_dirs: Sequence[Path | str],
+    host: str = DEFAULT_HOST,
+    port: int = 8080,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the built-ins and the folders in ``functions_dirs`` until cancelled.
 
-    Raises ``FunctionLoadError`` if a handler folder cannot be loaded, and
+    ``on_ready`` is called with the base URL once the server listens. Raises
+    ``FunctionLoadError`` if a handler folder cannot be loaded, and
     ``ValueError`` if ``host`` is not a loopback address.
     """
     check_loopback_host(host)
     registry = load_registry(functions_dirs)
     runner, url = await start_site(create_app(registry), host, port)
+    if on_ready is not None:
+        on_ready(url)
     logger.info(
         "gateway listening on %s with %d functions: %s",
         url,

@@ -5,7 +5,8 @@ Routes:
 - ``/function/{name}[/{path}]``, any method: run the function, return its response.
 - ``/async-function/{name}[/{path}]``: return 202 with ``X-Call-Id`` at once,
   run the function in the background, and POST its result to the URL in the
-  request's ``X-Callback-Url`` header if there is one.
+  request's ``X-Callback-Url`` header if there is one. That URL must point to
+  a loopback address, and redirects from it are not followed.
 - ``GET /system/functions`` and ``GET /system/function/{name}``: list functions
   with their invocation counts.
 - ``GET /healthz``: ``OK``.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from walle_ray.gateway.contract import (
     TEXT_CONTENT_TYPE,
@@ -33,6 +35,7 @@ from walle_ray.gateway.contract import (
     FunctionResponse,
 )
 from walle_ray.gateway.functions import FunctionRegistry, LocalFunction
+from walle_ray.gateway.network import is_loopback_host
 from walle_ray.spec import check_http_url
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ MAX_REQUEST_BYTES = 32 * 1024 * 1024
 DEFAULT_HANDLER_THREADS = 64
 CALLBACK_TIMEOUT_SECONDS = 30.0
 MAX_NAMES_IN_NOT_FOUND = 20
+FRAMING_HEADERS = ("Content-Length", "Transfer-Encoding", "Connection")
 
 
 @dataclass(slots=True)
@@ -93,7 +97,7 @@ async def handle_function(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     response = await run_function(state, function, event)
     duration = time.perf_counter() - started
-    headers = response.headers.copy()
+    headers = _without_framing_headers(response.headers)
     headers["X-Duration-Seconds"] = f"{duration:.6f}"
     return web.Response(status=response.status, body=response.body, headers=headers)
 
@@ -104,11 +108,12 @@ async def handle_async_function(request: web.Request) -> web.StreamResponse:
     function = state.registry.get(request.match_info["name"])
     if function is None:
         return _function_not_found(state, request.match_info["name"])
-    callback_url = request.headers.get("X-Callback-Url")
-    if callback_url is not None:
+    callback_url: URL | None = None
+    if "X-Callback-Url" in request.headers:
         try:
-            check_http_url(callback_url)
+            callback_url = parse_callback_url(request.headers["X-Callback-Url"])
         except ValueError as exc:
+            logger.warning("rejected async call to function %r: %s", function.name, exc)
             return web.Response(status=400, text=f"invalid X-Callback-Url: {exc}")
     event = await _read_event(request)
     call_id = str(uuid.uuid4())
@@ -118,6 +123,26 @@ async def handle_async_function(request: web.Request) -> web.StreamResponse:
     state.background_calls.add(call)
     call.add_done_callback(state.background_calls.discard)
     return web.Response(status=202, headers={"X-Call-Id": call_id})
+
+
+def parse_callback_url(value: str) -> URL:
+    """Parse an ``X-Callback-Url`` value, accepting only http(s) loopback URLs.
+
+    Raises ``ValueError`` naming the value otherwise. The gateway POSTs results
+    only to the local host, so a caller cannot use it to send requests to other
+    hosts.
+    """
+    check_http_url(value)
+    try:
+        url = URL(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {value!r}: {exc}") from None
+    if url.host is None or not is_loopback_host(url.host):
+        raise ValueError(
+            f"callback URL {value!r} does not point to a loopback address. The "
+            "gateway sends callbacks only to 127.0.0.1, ::1 or localhost"
+        )
+    return url
 
 
 async def list_functions(request: web.Request) -> web.StreamResponse:
@@ -163,6 +188,15 @@ async def _read_event(request: web.Request) -> Event:
     return Event(body, request.headers, request.method, request.query, path)
 
 
+def _without_framing_headers(headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    # The server frames the body itself. A handler's Content-Length or
+    # Transfer-Encoding would contradict that framing and break the response.
+    result = headers.copy()
+    for name in FRAMING_HEADERS:
+        result.popall(name, None)
+    return result
+
+
 def _function_not_found(state: GatewayState, name: str) -> web.Response:
     names = state.registry.names()
     shown = ", ".join(names[:MAX_NAMES_IN_NOT_FOUND])
@@ -191,7 +225,7 @@ async def _run_async_call(
     function: LocalFunction,
     event: Event,
     call_id: str,
-    callback_url: str | None,
+    callback_url: URL | None,
 ) -> None:
     started = time.perf_counter()
     response = await run_function(state, function, event)
@@ -216,7 +250,7 @@ async def _run_async_call(
 
 
 async def _post_callback(
-    state: GatewayState, url: str, body: bytes, headers: dict[str, str]
+    state: GatewayState, url: URL, body: bytes, headers: dict[str, str]
 ) -> None:
     call_id = headers["X-Call-Id"]
     if state.client is None:
@@ -224,8 +258,9 @@ async def _post_callback(
         return
     timeout = aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_SECONDS)
     try:
+        # Redirects are not followed because they could lead off the local host.
         async with state.client.post(
-            url, data=body, headers=headers, timeout=timeout
+            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         ) as reply:
             await reply.read()
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -1,0 +1,5 @@
+"""Helper imported by the handler next to it."""
+
+
+def shout(text: str) -> str:
+    return text.upper() + "!"
