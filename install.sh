@@ -31,6 +31,20 @@ if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     fi
 fi
 
+# The dashboard tests drive the system's Chromium through Playwright, which
+# never downloads a browser here.
+if ! command -v chromium >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+    if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+        echo "installing chromium with apt-get (for the dashboard tests)" >&2
+        $sudo apt-get update -q
+        $sudo apt-get install -y -q chromium
+    else
+        echo "note: chromium not found; the dashboard tests will skip" >&2
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi

@@ -158,7 +158,7 @@ export class DagView {
     this.elements.clear();
     for (const el of this.svg.querySelectorAll("g.dag-node")) this.elements.set(el.dataset.task, el);
     this.attachPanZoom(stage);
-    this.fit();
+    this.fit(true);
   }
 
   setStatus(name, status) {
@@ -171,19 +171,22 @@ export class DagView {
     this.elements.get(name)?.classList.add("selected");
   }
 
-  fit() {
+  // Show the whole graph, or with `readable`, a window at 75% scale from the
+  // first level when the whole graph would be drawn below 50%.
+  fit(readable = false) {
     if (!this.layout) return;
     const { width, height } = this.layout;
     const box = this.svg.getBoundingClientRect();
+    const boxW = box.width || 800;
     const aspect = box.width && box.height ? box.width / box.height : 2;
-    // Small graphs keep their natural size; large ones show a readable
-    // window of the first levels rather than unreadable dots.
-    let w = Math.max(width, height * aspect, box.width || 640);
-    const maxW = Math.max(1200, (box.width || 800) * 1.5);
-    if (w > maxW) w = Math.max(maxW, Math.min(w, width));
+    const w = Math.max(width, height * aspect, boxW);
+    if (readable && w > boxW * 2) {
+      const windowW = boxW / 0.75;
+      this.setView({ x: 0, y: 0, w: windowW, h: windowW / aspect });
+      return;
+    }
     const h2 = w / aspect;
-    this.setView({ x: Math.min(0, (width - w) / 2), y: Math.min(0, (height - h2) / 2), w, h: h2 });
-    if (height > h2) this.setView({ ...this.view, y: 0 });
+    this.setView({ x: (width - w) / 2, y: (height - h2) / 2, w, h: h2 });
   }
 
   setView(view) {
