@@ -787,6 +787,7 @@ BAD_EXAMPLE_CASES: list[tuple[str, str, str]] = [
     ("number-stats", '{"numbers": []}', 'send {"numbers": [NUMBER, ...]}'),
     ("number-stats", '{"numbers": [1, "2"]}', 'send {"numbers": [NUMBER, ...]}'),
     ("number-stats", '{"numbers": [true]}', 'send {"numbers": [NUMBER, ...]}'),
+    ("number-stats", '{"numbers": [1, NaN]}', 'send {"numbers": [NUMBER, ...]}'),
     ("word-count", '{"tokens": [1]}', 'send {"tokens": [STRING, ...]}'),
     ("word-count", '{"tokens": ["a"], "top": 0}', "top must be >= 1, got 0"),
     ("merge-report", "[1, 2]", "send a JSON object whose values are"),

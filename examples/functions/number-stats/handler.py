@@ -6,6 +6,7 @@ Request: ``{"numbers": [1, 2, 3]}``.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from typing import Any
 
@@ -16,10 +17,11 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     except (ValueError, AttributeError):
         numbers = None
     valid = isinstance(numbers, list) and all(
-        isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
+        isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n)
+        for n in numbers
     )
     if not valid or not numbers:
-        message = "send {\"numbers\": [NUMBER, ...]} with at least one number"
+        message = 'send {"numbers": [NUMBER, ...]} with at least one number'
         return {"statusCode": 400, "body": {"error": message}}
     return {
         "statusCode": 200,

@@ -19,7 +19,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     except (ValueError, AttributeError):
         text = None
     if not isinstance(text, str):
-        return {"statusCode": 400, "body": {"error": "send {\"text\": STRING}"}}
+        return {"statusCode": 400, "body": {"error": 'send {"text": STRING}'}}
     words = WORD.findall(text)
     sentences = len(SENTENCE_END.findall(text)) or (1 if words else 0)
     mean = round(sum(map(len, words)) / len(words), 3) if words else 0.0

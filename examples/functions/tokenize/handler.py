@@ -18,6 +18,6 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     except (ValueError, AttributeError):
         text = None
     if not isinstance(text, str):
-        return {"statusCode": 400, "body": {"error": "send {\"text\": STRING}"}}
+        return {"statusCode": 400, "body": {"error": 'send {"text": STRING}'}}
     tokens = [token.lower() for token in WORD.findall(text)]
     return {"statusCode": 200, "body": {"tokens": tokens, "count": len(tokens)}}

@@ -26,7 +26,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     except ValueError:
         request = None
     if not isinstance(request, dict) or not isinstance(request.get("text"), str):
-        return {"statusCode": 400, "body": {"error": "send {\"text\": STRING}"}}
+        return {"statusCode": 400, "body": {"error": 'send {"text": STRING}'}}
     operation = request.get("operation", "upper")
     if operation not in OPERATIONS:
         known = ", ".join(OPERATIONS)

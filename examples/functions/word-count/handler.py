@@ -25,7 +25,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
     if tokens is None and isinstance(request.get("text"), str):
         tokens = [word.lower() for word in WORD.findall(request["text"])]
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-        message = "send {\"tokens\": [STRING, ...]} or {\"text\": STRING}"
+        message = 'send {"tokens": [STRING, ...]} or {"text": STRING}'
         return {"statusCode": 400, "body": {"error": message}}
     top = request.get("top", 10)
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
