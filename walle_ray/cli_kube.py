@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from walle_ray.kube.manifests import (
-    BENCH_ENTRYPOINT,
+    BENCH_COMMAND,
     HEADER,
     KubeSettings,
     bench_job,
@@ -41,7 +42,11 @@ def _settings_options(func: F) -> F:
             help="RayService name; also the prefix of the other objects' names.",
         ),
         click.option(
-            "--namespace", "-n", default=defaults.namespace, show_default=True
+            "--namespace",
+            "-n",
+            default=defaults.namespace,
+            show_default=True,
+            help="Namespace of every object.",
         ),
         click.option(
             "--image",
@@ -59,14 +64,38 @@ def _settings_options(func: F) -> F:
             type=click.IntRange(min=0),
             default=defaults.min_workers,
             show_default=True,
-            help="Fewest Ray worker pods the autoscaler keeps.",
+            help="Minimum number of Ray worker pods the autoscaler keeps.",
         ),
         click.option(
             "--max-workers",
             type=click.IntRange(min=1),
             default=defaults.max_workers,
             show_default=True,
-            help="Most Ray worker pods the autoscaler starts.",
+            help="Maximum number of Ray worker pods the autoscaler starts.",
+        ),
+        click.option(
+            "--head-cpu",
+            default=defaults.head_cpu,
+            show_default=True,
+            help="CPU of the Ray head pod, as a Kubernetes quantity.",
+        ),
+        click.option(
+            "--head-memory",
+            default=defaults.head_memory,
+            show_default=True,
+            help="Memory of the Ray head pod, as a Kubernetes quantity.",
+        ),
+        click.option(
+            "--worker-cpu",
+            default=defaults.worker_cpu,
+            show_default=True,
+            help="CPU of each Ray worker pod.",
+        ),
+        click.option(
+            "--worker-memory",
+            default=defaults.worker_memory,
+            show_default=True,
+            help="Memory of each Ray worker pod.",
         ),
         click.option(
             "--gateway",
@@ -78,7 +107,7 @@ def _settings_options(func: F) -> F:
         click.option(
             "--database-secret",
             metavar="NAME",
-            help="Existing Secret whose key 'url' holds the database URL. "
+            help="Existing Secret whose key 'url' contains the database URL. "
             "Without it a small PostgreSQL StatefulSet is deployed.",
         ),
         click.option(
@@ -107,6 +136,10 @@ def _build_settings(params: dict[str, Any]) -> KubeSettings:
         replicas=params.pop("replicas"),
         min_workers=params.pop("min_workers"),
         max_workers=params.pop("max_workers"),
+        head_cpu=params.pop("head_cpu"),
+        head_memory=params.pop("head_memory"),
+        worker_cpu=params.pop("worker_cpu"),
+        worker_memory=params.pop("worker_memory"),
         gateway=params.pop("gateway"),
         database_secret=params.pop("database_secret"),
         cluster=params.pop("cluster"),
@@ -363,7 +396,11 @@ def bench(
         check_name("RayJob name", job_name, 47)
     except ValueError as exc:
         raise click.UsageError(f"{exc} (the --name is too long)") from None
-    entrypoint = BENCH_ENTRYPOINT.replace("--quick", bench_args).strip()
+    try:
+        arguments = shlex.split(bench_args)
+    except ValueError as exc:
+        raise click.UsageError(f"invalid --args {bench_args!r}: {exc}") from None
+    entrypoint = shlex.join([*shlex.split(BENCH_COMMAND), *arguments])
     try:
         kube_client.check_operator()
         if on_service:

@@ -1,4 +1,4 @@
-"""A small HTTP server on 127.0.0.1 that answers like the Kubernetes API.
+"""A small HTTP server on 127.0.0.1 that responds like the Kubernetes API.
 
 It keeps created objects in memory, so the ``walle kube`` commands can be
 run end to end against it with a real ``kubernetes`` client: create (409
@@ -174,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.objects[key] = merged
             self._send(200, merged)
         elif method == "DELETE":
-            # Like the API server, answer with the deleted object.
+            # Like the API server, return the deleted object.
             self._send(200, state.objects.pop(key))
 
     def do_GET(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import ray
 from ray.cluster_utils import Cluster
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from walle_ray.engine import run_workflow
 from walle_ray.gateway import LocalGateway
@@ -85,6 +86,7 @@ def main() -> int:
         "head_node": cluster.head_node.node_id,
         "worker_nodes": [node.node_id for node in workers],
     }
+    wait_until_schedulable([report["head_node"], *report["worker_nodes"]])
     try:
         with LocalGateway([]) as gateway:
             report.update(run_with_node_loss(cluster, workers, gateway.url))
@@ -95,13 +97,37 @@ def main() -> int:
     return 0
 
 
+@ray.remote(num_cpus=0)
+def node_id() -> str:
+    node: str = ray.get_runtime_context().get_node_id()
+    return node
+
+
+def wait_until_schedulable(nodes: list[str]) -> None:
+    """Run a task on each node with a hard affinity, so every raylet is known.
+
+    A node can be registered in the GCS before the driver's raylet has heard
+    of it, and a soft affinity to such a node falls back to another node.
+    """
+    refs = [
+        node_id.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+        ).remote()
+        for node in nodes
+    ]
+    ray.get(refs, timeout=120)
+
+
 def run_with_node_loss(
     cluster: Cluster, workers: list[Any], gateway_url: str
 ) -> dict[str, Any]:
     pool = SpreadInvokerPool(POOL_SIZE, name_prefix="walle-spread")
     pool.wait_ready()
     nodes_before = pool.actor_nodes()
-    report: dict[str, Any] = {"actor_nodes_before": nodes_before}
+    report: dict[str, Any] = {
+        "actor_nodes_before": nodes_before,
+        "actor_targets": pool.targets,
+    }
 
     holder: dict[str, ExecutionResult | BaseException] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,15 @@ from walle_ray.kube.benchjob import (
 # new result file, rewrites an existing one, and exits with status 3 when
 # asked to, so the tests see which files the entrypoint reports.
 BENCHMARKS_MAIN = """
+import json
+import os
 import sys
 from pathlib import Path
 
 results = Path("benchmarks/results")
 results.mkdir(parents=True, exist_ok=True)
-(results / "quick.json").write_text('{"args": %r}' % sys.argv[1:])
+report = {"args": sys.argv[1:], "ray_address": os.environ.get("RAY_ADDRESS")}
+(results / "quick.json").write_text(json.dumps(report))
 (results / "nested").mkdir(exist_ok=True)
 (results / "nested" / "rows.csv").write_bytes(bytes(range(256)))
 print("benchmarks ran")
@@ -45,7 +49,11 @@ def app_dir(tmp_path: Path) -> Path:
 def run_entrypoint(app_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "walle_ray.kube.benchjob", *args],
-        env={"PATH": "/usr/bin:/bin", APP_DIR_ENV: str(app_dir)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            APP_DIR_ENV: str(app_dir),
+            "RAY_ADDRESS": "http://127.0.0.1:8265",
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -59,7 +67,10 @@ def test_entrypoint_prints_new_results(app_dir: Path) -> None:
     assert "benchmarks ran" in completed.stdout
     results = extract_results(completed.stdout)
     assert sorted(results) == ["nested/rows.csv", "quick.json"]
-    assert results["quick.json"] == b"{\"args\": ['--quick']}"
+    report = json.loads(results["quick.json"])
+    assert report["args"] == ["--quick"]
+    # The benchmarks start their own Ray, so the job's address is dropped.
+    assert report["ray_address"] is None
     assert results["nested/rows.csv"] == bytes(range(256))
 
 

@@ -52,7 +52,7 @@ class KubeError(WalleError):
 
 
 class ClusterUnreachableError(KubeError):
-    """No cluster is configured, or its API server does not answer."""
+    """No cluster is configured, or its API server does not respond."""
 
 
 class OperatorMissingError(KubeError):
@@ -107,7 +107,7 @@ def load_api_client(
 
 @dataclass
 class ServiceState:
-    """What ``status`` reports about the RayService and its jobs."""
+    """Summary of the RayService and its RayJobs, as ``status`` reports it."""
 
     name: str
     exists: bool

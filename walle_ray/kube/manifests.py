@@ -21,8 +21,8 @@ RAY_VERSION = "2.60.0"
 """Ray version of the image: the ``rayproject/ray`` tag in the Dockerfile."""
 
 # KubeRay 1.4 and later reject longer names, because it derives Kubernetes
-# service names from them: a RayCluster name plus "-serve-svc" must fit the
-# 63-character DNS label, and a RayService or RayJob name gets a "-xxxxx"
+# service names from them. A RayCluster name plus "-serve-svc" must fit a
+# 63-character DNS label. A RayService or RayJob name gets a "-xxxxx"
 # suffix for the RayCluster it creates.
 MAX_RAYCLUSTER_NAME = 53
 MAX_RAYSERVICE_NAME = 47
@@ -30,6 +30,11 @@ MAX_RAYJOB_NAME = 47
 MAX_DNS_LABEL = 63
 _DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# The pattern of the CRDs' resource quantities (x-kubernetes-int-or-string).
+_QUANTITY = re.compile(
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
+    r"|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 
 SERVE_PORT = 8000
 DASHBOARD_PORT = 8265
@@ -39,7 +44,8 @@ INGRESS_DEPLOYMENT = "WalleApi"
 
 DEFAULT_GATEWAY = "http://gateway.openfaas.svc.cluster.local:8080"
 WORKFLOW_ENTRYPOINT = "walle run /app/examples/example-workflow.yaml --json"
-BENCH_ENTRYPOINT = "python -m walle_ray.kube.benchjob --quick"
+BENCH_COMMAND = "python -m walle_ray.kube.benchjob"
+BENCH_ENTRYPOINT = f"{BENCH_COMMAND} --quick"
 DATABASE_URL_KEY = "url"
 POSTGRES_IMAGE = "postgres:16-alpine"
 # A placeholder that makes the rendered PostgreSQL usable at once; replace
@@ -56,7 +62,7 @@ def _package_version() -> str:
 
 @dataclass(frozen=True)
 class KubeSettings:
-    """What the manifests are rendered from; the defaults give ``kuberay/``.
+    """Settings that the manifests are rendered from; the defaults give ``kuberay/``.
 
     ``database_secret`` names an existing Secret with the database URL under
     the key ``url``; without it a small PostgreSQL StatefulSet is rendered.
@@ -117,6 +123,17 @@ class KubeSettings:
             check_name("RayCluster name", self.cluster, MAX_RAYCLUSTER_NAME)
         if self.database_secret is not None:
             check_name("Secret name", self.database_secret, 253, _DNS_1123_LABEL)
+        for label, quantity in (
+            ("head CPU", self.head_cpu),
+            ("head memory", self.head_memory),
+            ("worker CPU", self.worker_cpu),
+            ("worker memory", self.worker_memory),
+        ):
+            if not _QUANTITY.match(quantity):
+                raise ValueError(
+                    f"invalid {label} {quantity!r}: give a Kubernetes quantity "
+                    "such as 500m, 2 or 4Gi"
+                )
         if not self.image.strip() or any(c.isspace() for c in self.image):
             raise ValueError(f"invalid image {self.image!r}: give NAME[:TAG]")
         if self.min_workers < 0:

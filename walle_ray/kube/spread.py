@@ -2,10 +2,12 @@
 
 Invoker actors reserve no CPU, so Ray's default scheduling places them all
 on the driver's node, and Ray's ``SPREAD`` strategy is best effort: on a
-three-node local cluster it put three actors on two nodes. This pool pins
-actor ``i`` to the ``i``-th alive node, round robin, with a soft node
-affinity, so one node's loss takes only part of the pool and Ray restarts
-a lost actor on a node that is alive.
+three-node local cluster it put three actors on two nodes. This pool gives
+actor ``i`` a soft affinity to the ``i``-th alive node, round robin, so one
+node's loss takes only part of the pool and Ray restarts a lost actor on a
+node that is alive. A soft affinity still falls back to another node at
+times (seen on a loaded machine), so ``wait_ready`` checks where each actor
+runs and replaces misplaced ones, and placement stays best effort.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from walle_ray.invoker.actor import (
 
 logger = logging.getLogger(__name__)
 
+PLACEMENT_ATTEMPTS = 3
+
 
 class SpreadInvokerPool(InvokerPool):
     """An ``InvokerPool`` with its actors placed round robin on the alive nodes."""
@@ -38,32 +42,75 @@ class SpreadInvokerPool(InvokerPool):
         name_prefix: str | None = None,
         connection_limit: int = CONNECTION_LIMIT,
     ) -> None:
-        # NOTE: this repeats InvokerPool's actor options because the base
-        # class takes no scheduling strategy; keep the two in step.
+        # NOTE: this repeats InvokerPool's set-up and actor options because
+        # the base class takes no scheduling strategy; keep the two in step.
         self.size = size if size is not None else default_pool_size()
         if self.size < 1:
             raise ValueError(f"invalid invoker pool size {self.size}: use 1 or more")
-        prefix = name_prefix or f"walle-invoker-{uuid.uuid4().hex[:8]}"
+        self._prefix = name_prefix or f"walle-invoker-{uuid.uuid4().hex[:8]}"
+        self._connection_limit = connection_limit
         nodes = alive_nodes()
+        self.targets = [nodes[index % len(nodes)] for index in range(self.size)]
         self.actors: list[Any] = [
-            InvokerActor.options(  # type: ignore[attr-defined]
-                name=f"{prefix}-{index}",
-                num_cpus=0,
-                max_concurrency=MAX_CONCURRENT_CALLS,
-                max_restarts=-1,
-                max_task_retries=-1,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(
-                    nodes[index % len(nodes)], soft=True
-                ),
-            ).remote(connection_limit)
-            for index in range(self.size)
+            self._create(index, generation=0) for index in range(self.size)
         ]
         self._next = 0
-        logger.info(
-            "started %d invoker actors spread over %d nodes",
+
+    def _create(self, index: int, generation: int) -> Any:
+        # A killed actor's name is released asynchronously, so a replacement
+        # gets a name of its own.
+        suffix = f"{index}" if generation == 0 else f"{index}-{generation}"
+        return InvokerActor.options(  # type: ignore[attr-defined]
+            name=f"{self._prefix}-{suffix}",
+            num_cpus=0,
+            max_concurrency=MAX_CONCURRENT_CALLS,
+            max_restarts=-1,
+            max_task_retries=-1,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(
+                self.targets[index], soft=True
+            ),
+        ).remote(self._connection_limit)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> list[int]:
+        """Block until every actor has started, on its target node when alive.
+
+        An actor that started elsewhere while its target node is alive is
+        replaced, up to ``PLACEMENT_ATTEMPTS`` times; after that the pool
+        keeps it where it is and logs a warning.
+        """
+        for generation in range(1, PLACEMENT_ATTEMPTS + 1):
+            pids = super().wait_ready(timeout_s)
+            misplaced = self.misplaced(timeout_s)
+            if not misplaced:
+                return pids
+            if generation == PLACEMENT_ATTEMPTS:
+                break
+            logger.info(
+                "replacing %d invoker actors that started off their nodes",
+                len(misplaced),
+            )
+            for index in misplaced:
+                ray.kill(self.actors[index])
+                self.actors[index] = self._create(index, generation)
+        logger.warning(
+            "%d of %d invoker actors still run off their target nodes after "
+            "%d attempts",
+            len(misplaced),
             self.size,
-            min(self.size, len(nodes)),
+            PLACEMENT_ATTEMPTS,
         )
+        return pids
+
+    def misplaced(self, timeout_s: float = 60.0) -> list[int]:
+        """Return the indexes of actors running off their target node, if alive."""
+        alive = set(alive_nodes())
+        return [
+            index
+            for index, (actual, target) in enumerate(
+                zip(self.actor_nodes(timeout_s), self.targets, strict=True)
+            )
+            if actual != target and target in alive
+        ]
 
     def actor_nodes(self, timeout_s: float = 60.0) -> list[str]:
         """Return the id of the node each actor runs on, in pool order."""
