@@ -19,6 +19,7 @@ MAX_SYNC_TASKS = 200
 # Workloads this large get fewer repeats and no warm-up run.
 LARGE_TASKS = 10_000
 LARGE_RUNS = 3
+LARGE_BUDGET_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,18 @@ class Plan:
             modes.append("sync")
         return modes
 
+    def peer_repeats(self) -> Repeats:
+        """Return the repeats of the peers, whose slowest runs last minutes.
+
+        A peer workload stops after its first timed run once it has used
+        ``peer_budget_s``.
+        """
+        return Repeats(self.repeats.runs, self.repeats.warmup, 1, self.peer_budget_s)
+
     def repeats_for(self, workload: Workload) -> Repeats:
         if workload.tasks >= LARGE_TASKS:
             runs = min(self.repeats.runs, LARGE_RUNS)
-            return Repeats(runs, 0, min(self.repeats.min_runs, runs), 1e9)
+            return Repeats(runs, 0, 1, LARGE_BUDGET_S)
         if workload.ideal_makespans()["full"] >= 2.0:
             # A run this long warms nothing that earlier cells did not.
             return Repeats(
@@ -163,7 +172,9 @@ def make_plan(
         if any(w.tasks >= LARGE_TASKS for w in workloads):
             notes.append(
                 f"Workloads of {LARGE_TASKS:,} or more tasks run at most "
-                f"{LARGE_RUNS} times with no warm-up run."
+                f"{LARGE_RUNS} times with no warm-up run, and after the first "
+                f"run no further run starts once the cell has used "
+                f"{LARGE_BUDGET_S:g} s."
             )
     notes.append(
         f"Each cell runs up to {repeats.runs} times after {repeats.warmup} "
@@ -172,6 +183,17 @@ def make_plan(
     )
 
     wanted_peers = [p for p in PEERS if p in selected or "peers" in selected]
+    peer_budget_s = 30.0 if quick else 60.0
+    notes.append(
+        "The machine-limit and peer runners make their warm-up runs on their "
+        "first workload only."
+    )
+    if wanted_peers:
+        notes.append(
+            "A peer stops repeating a workload after its first timed run once "
+            f"the workload has used {peer_budget_s:g} s; the tables give each "
+            "peer cell's number of runs."
+        )
     if quick and not (only and selected & {"peers", *PEERS}):
         wanted_peers = []
         notes.append("Peers are not run with --quick.")
@@ -189,6 +211,6 @@ def make_plan(
         throughput_levels=levels,
         library_throughput="throughput" in selected,
         serve=serve,
-        peer_budget_s=30.0 if quick else 60.0,
+        peer_budget_s=peer_budget_s,
         notes=notes,
     )

@@ -37,7 +37,9 @@ PY_SPY_RATE_HZ = 200
 
 
 def find_workload(workload_id: str) -> Workload:
-    for workload in plans.full_workloads() + plans.quick_workloads():
+    candidates = [plans.throughput_workload()]
+    candidates += plans.full_workloads() + plans.quick_workloads()
+    for workload in candidates:
         if workload.id == workload_id:
             return workload
     known = ", ".join(w.id for w in plans.full_workloads())

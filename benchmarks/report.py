@@ -155,6 +155,7 @@ def build_results(suite: Suite, started_at: float, ended_at: float) -> dict[str,
             "duration_s": ended_at - started_at,
             "machine": machine_description(),
             "notes": suite.notes,
+            "peer_workloads": suite.plan.peer_workloads,
         },
         "workloads": [
             {
@@ -182,18 +183,27 @@ def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
     return f"{value:.{digits}f}{suffix}"
 
 
-def _cell_text(cell: dict[str, Any] | None, key: str) -> str:
+def _cell_text(
+    cell: dict[str, Any] | None, key: str, *, show_runs: bool = False
+) -> str:
     if cell is None:
         return ""
     if cell["status"] != "ok":
         return str(cell["status"])
-    return _fmt(cell.get(key), 2, "x")
+    text = _fmt(cell.get(key), 2, "x")
+    if show_runs:
+        text += f" (n={cell['runs']})"
+    return text
 
 
 def markdown(results: dict[str, Any]) -> str:
     """Render the results as Markdown tables."""
     cells = {(c["workload"], c["system"], c["mode"]): c for c in results["cells"]}
     peers = [p for p in PEERS if p in results["peers"]]
+    for peer in peers:
+        if results["peers"][peer]["status"] == "not installed":
+            for workload in results["meta"]["peer_workloads"]:
+                cells[(workload, peer, "full")] = {"status": "not installed"}
     lines = ["# Benchmark results", ""]
     meta = results["meta"]
     machine = meta["machine"]
@@ -242,7 +252,9 @@ def markdown(results: dict[str, Any]) -> str:
             _cell_text(cells.get((wid, "walle", "batch")), "ratio_to_ideal"),
             _cell_text(cells.get((wid, "walle", "sync")), "ratio_to_ideal"),
             *(
-                _cell_text(cells.get((wid, p, "full")), "ratio_to_machine")
+                _cell_text(
+                    cells.get((wid, p, "full")), "ratio_to_machine", show_runs=True
+                )
                 for p in peers
             ),
         ]

@@ -384,7 +384,7 @@ class Suite:
                 PEER_SCRIPTS[name],
                 workloads_file=self.export_workloads(workloads, name),
                 gateway=gateway,
-                repeats=self.plan.repeats,
+                repeats=self.plan.peer_repeats(),
                 budget_s=self.plan.peer_budget_s,
                 workload_count=len(workloads),
                 log_file=self.work_dir / f"{name}.log",
