@@ -55,6 +55,25 @@ def derive_cell(cell: Cell, workload: Workload, machine: Cell | None) -> dict[st
     return data
 
 
+def source_description() -> dict[str, Any]:
+    """Describe the code measured: the repository's commit and walle_ray's path."""
+    import subprocess
+
+    import walle_ray
+
+    bench_dir = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(bench_dir), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"commit": commit, "walle_ray": str(Path(walle_ray.__file__).parent)}
+
+
 def machine_description() -> dict[str, Any]:
     import aiohttp
     import ray
@@ -154,6 +173,7 @@ def build_results(suite: Suite, started_at: float, ended_at: float) -> dict[str,
             "started_at": started_at,
             "duration_s": ended_at - started_at,
             "machine": machine_description(),
+            "source": source_description(),
             "notes": suite.notes,
             "peer_workloads": suite.plan.peer_workloads,
         },
