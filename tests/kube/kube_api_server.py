@@ -4,9 +4,9 @@ It keeps created objects in memory, so the ``walle kube`` commands can be
 run end to end against it with a real ``kubernetes`` client: create (409
 when the object exists), get, list, merge-patch, delete, pod logs, and
 the ``ray.io/v1`` discovery document. ``ray_api`` switches discovery to
-"missing" (404, no KubeRay) or "forbidden" (403); ``statuses`` sets the
+"missing" (404, no KubeRay) or "forbidden" (403). ``statuses`` sets the
 ``status`` of a stored object by (plural, name), or of every object of a
-plural under the name ``"*"``; ``on_create`` plays a controller.
+plural under the name ``"*"``. ``on_create`` plays a controller.
 """
 
 from __future__ import annotations

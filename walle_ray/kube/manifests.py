@@ -119,10 +119,12 @@ class KubeSettings:
         check_name("RayJob name", self.workflow_job_name, MAX_RAYJOB_NAME)
         check_name("RayJob name", self.bench_job_name, MAX_RAYJOB_NAME)
         check_name("namespace", self.namespace, MAX_DNS_LABEL, _DNS_1123_LABEL)
+
         if self.cluster is not None:
             check_name("RayCluster name", self.cluster, MAX_RAYCLUSTER_NAME)
         if self.database_secret is not None:
             check_name("Secret name", self.database_secret, 253, _DNS_1123_LABEL)
+
         for label, quantity in (
             ("head CPU", self.head_cpu),
             ("head memory", self.head_memory),
@@ -136,6 +138,7 @@ class KubeSettings:
                 )
         if not self.image.strip() or any(c.isspace() for c in self.image):
             raise ValueError(f"invalid image {self.image!r}: give NAME[:TAG]")
+
         if self.min_workers < 0:
             raise ValueError(f"invalid min workers {self.min_workers}: use 0 or more")
         if self.max_workers < max(self.min_workers, 1):

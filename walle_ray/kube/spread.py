@@ -75,7 +75,7 @@ class SpreadInvokerPool(InvokerPool):
         """Block until every actor has started, on its target node when alive.
 
         An actor that started elsewhere while its target node is alive is
-        replaced, up to ``PLACEMENT_ATTEMPTS`` times; after that the pool
+        replaced, up to ``PLACEMENT_ATTEMPTS`` times. After that the pool
         keeps it where it is and logs a warning.
         """
         for generation in range(1, PLACEMENT_ATTEMPTS + 1):
