@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +167,87 @@ def test_run_as_program(tmp_path: Path) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert data["execution_id"] in listed.stdout
+
+
+def test_signal_cancels_execution_once() -> None:
+    """The first SIGINT cancels the execution; a second one interrupts at once."""
+    from walle_ray.cli import _cancel_on_signals
+    from walle_ray.control import ExecutionControl
+
+    control = ExecutionControl()
+    before = signal.getsignal(signal.SIGINT)
+    with _cancel_on_signals(control):
+        signal.raise_signal(signal.SIGINT)
+        assert control.cancelled
+        assert control.reason == "interrupted by SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_run_interrupted_records_cancelled(tmp_path: Path) -> None:
+    """SIGINT during walle run cancels the running call and stores CANCELLED."""
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(
+        "name: slow\n"
+        "tasks:\n"
+        "- name: nap\n"
+        "  function: sleep\n"
+        "  body: {seconds: 600}\n"
+        "  timeout: 700s\n"
+        "- name: after\n"
+        "  function: echo\n"
+        "  depends: [nap]\n"
+    )
+    database = tmp_path / "walle.db"
+    env = {**os.environ, "WALLE_DATABASE_URL": f"sqlite:///{database}"}
+    env.pop("OPENFAAS_GATEWAY", None)
+    env["RAY_ADDRESS"] = ""
+    walle = Path(sys.executable).parent / "walle"
+    process = subprocess.Popen(
+        [str(walle), "run", str(spec), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not _task_running(database, "nap"):
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            time.sleep(0.5)
+        assert _task_running(database, "nap"), "task 'nap' never started"
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # The call sleeps 600 s, so ending well before that means it was cancelled.
+    assert time.monotonic() - started < 120
+    assert process.returncode == 130, stderr[-2000:]
+    data = json.loads(stdout)
+    assert data["status"] == "CANCELLED"
+    assert "SIGINT" in data["error"]
+    with sqlite3.connect(database) as connection:
+        stored = dict(connection.execute("SELECT name, status FROM task_runs"))
+        (execution_status,) = connection.execute(
+            "SELECT status FROM executions"
+        ).fetchone()
+    assert execution_status == "CANCELLED"
+    assert stored["nap"] == "CANCELLED"
+
+
+def _task_running(database: Path, task: str) -> bool:
+    if not database.exists():
+        return False
+    try:
+        with sqlite3.connect(database) as connection:
+            row = connection.execute(
+                "SELECT status FROM task_runs WHERE name = ?", (task,)
+            ).fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return row is not None and row[0] == "RUNNING"

@@ -2,7 +2,7 @@
 
 Exit status: 0 when the command (or the execution) succeeded, 1 when an
 execution failed or the engine hit an error, 2 on an invalid spec or wrong
-usage.
+usage, and 130 when ``walle run`` was interrupted with Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import click
@@ -21,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 
 from walle_ray.cli_store import record_options, start_recording
+from walle_ray.control import ExecutionControl
 from walle_ray.errors import ExecutionError, SpecError
 from walle_ray.modes import DEFAULT_MODE, MODES
 from walle_ray.outputs import cap_output
@@ -28,6 +32,7 @@ from walle_ray.spec import Workflow, load_workflow_file
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +137,42 @@ def _gateway_for(
         yield local.url
 
 
+@contextlib.contextmanager
+def _cancel_on_signals(control: ExecutionControl) -> Iterator[None]:
+    """Turn the first SIGINT or SIGTERM into a cancellation of the execution.
+
+    The engine then cancels the running HTTP calls and the execution ends
+    ``CANCELLED`` and is recorded as such. A second signal stops at once with
+    Python's default behaviour. Outside the main thread this does nothing,
+    because only the main thread can set signal handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)
+    }
+
+    def cancel(number: int, frame: FrameType | None) -> None:
+        name = signal.Signals(number).name
+        control.cancel(f"interrupted by {name}")
+        click.echo(
+            f"\n{name} received: cancelling the running tasks; "
+            "send it again to exit at once",
+            err=True,
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    for number in previous:
+        signal.signal(number, cancel)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(
@@ -219,6 +260,7 @@ def run(
         database, workflow.name, mode, execution_input, enabled=not no_record
     )
     console = Console(stderr=as_json)
+    control = ExecutionControl()
     try:
         with _gateway_for(workflow, file, gateway, functions) as gateway_url:
             ensure_ray()
@@ -231,7 +273,7 @@ def run(
                     if as_json or not console.is_terminal
                     else Live(progress, console=console, refresh_per_second=8)
                 )
-                with live:
+                with live, _cancel_on_signals(control):
                     result = run_workflow(
                         workflow,
                         mode=mode,
@@ -240,6 +282,7 @@ def run(
                         pool=pool,
                         listener=recording.listener(progress),
                         execution_id=recording.execution_id,
+                        control=control,
                     )
             finally:
                 pool.shutdown()
@@ -263,6 +306,8 @@ def run(
         if result.output is not None:
             text = json.dumps(cap_output(result.output, OUTPUT_PREVIEW_BYTES))
             console.print("output:", text, markup=False, highlight=False)
+    if control.cancelled:
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(0 if result.status.value == "SUCCESS" else EXIT_FAILED)
 
 
