@@ -199,7 +199,10 @@ def execute_plan(
     )
     started_at = time.time()
     run = Run(plan, pool, listener, control)
-    MODES[mode](run)
+    try:
+        MODES[mode](run)
+    finally:
+        pool.forget(plan.execution_id)
     ordered = {name: run.results[name] for name in plan.steps}
     status, error = _execution_status(run, ordered)
     result_output = None

@@ -69,11 +69,6 @@ def test_lost_calls_rerun_elsewhere(report: dict[str, Any]) -> None:
     assert report["sleep_calls"] > PARALLEL_TASKS + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the execution record does not count a call that Ray re-ran after "
-    "its invoker actor died: each re-run starts a fresh attempt list",
-)
 def test_record_shows_rerun_calls(report: dict[str, Any]) -> None:
     tasks = report["result"]["tasks"]
     recorded = sum(task["attempts"] for task in tasks)

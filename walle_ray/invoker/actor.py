@@ -8,17 +8,28 @@ and retries the calls it had in flight.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from walle_ray.invoker.http import TaskCall, invoke
+from walle_ray.invoker.ledger import (
+    FLUSH_INTERVAL_S,
+    LedgerActor,
+    call_key,
+    lost_attempts,
+)
 from walle_ray.invoker.step import TaskStep, run_step
 from walle_ray.outputs import PREVIEW_LIMIT_BYTES, cap_output
-from walle_ray.results import TaskResult
+from walle_ray.results import Attempt, TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +40,26 @@ CONNECTION_LIMIT = 1_000
 
 
 class Invoker:
-    """Runs task calls; the Ray actor class is ``InvokerActor``."""
+    """Runs task calls; the Ray actor class is ``InvokerActor``.
 
-    def __init__(self, connection_limit: int = CONNECTION_LIMIT) -> None:
+    With a ``ledger`` (an ``AttemptLedger`` actor) it reports the calls it
+    starts, and after Ray restarted it, it adds the attempts lost with the
+    previous actor to each call's record.
+    """
+
+    def __init__(
+        self, connection_limit: int = CONNECTION_LIMIT, ledger: Any = None
+    ) -> None:
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
+        self._ledger = ledger
+        self._restarted = ledger is not None and (
+            ray.get_runtime_context().was_current_actor_reconstructed
+        )
+        self._starts: list[tuple[str, str, float]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        if self._restarted:
+            logger.warning("invoker actor %s restarted", os.getpid())
 
     def _get_session(self) -> aiohttp.ClientSession:
         # The session must be created inside the actor's running event loop.
@@ -71,8 +97,48 @@ class Invoker:
         summary carries the output capped for records and display.
         """
         waits = upstream if upstream_refs is None else upstream_refs
-        result = await run_step(self._get_session(), step, input, waits, context)
+        result = await run_step(
+            self._get_session(),
+            step,
+            input,
+            waits,
+            context,
+            call_function=self._invoke if self._ledger is not None else invoke,
+        )
         return summarize(result), result
+
+    async def _invoke(
+        self, session: aiohttp.ClientSession, call: TaskCall
+    ) -> TaskResult:
+        """Make one call, recording its start and any attempts lost before it."""
+        key = call_key(call)
+        lost: list[Attempt] = []
+        if self._restarted:
+            starts = await self._ledger.started.remote(call.execution_id, key)
+            if starts:
+                lost = lost_attempts(starts)
+                for attempt in lost:
+                    attempt.item = call.item
+                call = replace(call, first_attempt=len(lost) + 1)
+                logger.warning(
+                    "execution %s task %s: %d attempts lost with a dead invoker",
+                    call.execution_id,
+                    key,
+                    len(lost),
+                )
+        self._starts.append((call.execution_id, key, time.time()))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later())
+        result = await invoke(session, call)
+        if lost:
+            result.attempts[:0] = lost
+        return result
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        starts, self._starts = self._starts, []
+        if starts:
+            self._ledger.record.remote(starts)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -101,7 +167,12 @@ def summarize(result: TaskResult, limit_bytes: int = PREVIEW_LIMIT_BYTES) -> Tas
 
 
 class InvokerPool:
-    """A fixed set of invoker actors, handed out round robin."""
+    """A fixed set of invoker actors, handed out round robin.
+
+    The pool also starts the ``AttemptLedger`` actor its invokers report to,
+    on the node that creates the pool. Subclasses place the invokers by
+    overriding ``scheduling_strategy``.
+    """
 
     def __init__(
         self,
@@ -113,18 +184,36 @@ class InvokerPool:
         self.size = size if size is not None else default_pool_size()
         if self.size < 1:
             raise ValueError(f"invalid invoker pool size {self.size}: use 1 or more")
-        prefix = name_prefix or f"walle-invoker-{uuid.uuid4().hex[:8]}"
-        self.actors: list[Any] = [
-            InvokerActor.options(  # type: ignore[attr-defined]
-                name=f"{prefix}-{index}",
-                num_cpus=0,
-                max_concurrency=MAX_CONCURRENT_CALLS,
-                max_restarts=-1,
-                max_task_retries=-1,
-            ).remote(connection_limit)
-            for index in range(self.size)
-        ]
+        self.name_prefix = name_prefix or f"walle-invoker-{uuid.uuid4().hex[:8]}"
+        self.connection_limit = connection_limit
+        self.ledger: Any = LedgerActor.options(  # type: ignore[attr-defined]
+            name=f"{self.name_prefix}-ledger",
+            num_cpus=0,
+            max_restarts=-1,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(
+                ray.get_runtime_context().get_node_id(), soft=True
+            ),
+        ).remote()
+        self.actors: list[Any] = [self.create_actor(i) for i in range(self.size)]
         self._next = 0
+
+    def scheduling_strategy(self, index: int) -> Any:
+        """Return where actor ``index`` runs; Ray's default placement here."""
+        return "DEFAULT"
+
+    def create_actor(self, index: int, generation: int = 0) -> Any:
+        """Start invoker actor ``index``; ``generation`` counts its replacements."""
+        # A killed actor's name is released asynchronously, so a replacement
+        # gets a name of its own.
+        suffix = f"{index}" if generation == 0 else f"{index}-{generation}"
+        return InvokerActor.options(  # type: ignore[attr-defined]
+            name=f"{self.name_prefix}-{suffix}",
+            num_cpus=0,
+            max_concurrency=MAX_CONCURRENT_CALLS,
+            max_restarts=-1,
+            max_task_retries=-1,
+            scheduling_strategy=self.scheduling_strategy(index),
+        ).remote(self.connection_limit, self.ledger)
 
     def wait_ready(self, timeout_s: float = 120.0) -> list[int]:
         """Block until every actor has started; return their process ids."""
@@ -138,13 +227,17 @@ class InvokerPool:
         self._next += 1
         return actor
 
+    def forget(self, execution_id: str) -> None:
+        """Drop the ledger's record of an execution that has ended."""
+        self.ledger.forget.remote(execution_id)
+
     def shutdown(self) -> None:
         """Close the actors' sessions and end the actors."""
         try:
             ray.get([actor.close.remote() for actor in self.actors], timeout=10)
         except (ray.exceptions.RayError, TimeoutError) as exc:
             logger.warning("closing invoker sessions failed: %s", exc)
-        for actor in self.actors:
+        for actor in [*self.actors, self.ledger]:
             ray.kill(actor)
         self.actors = []
 

@@ -34,6 +34,8 @@ class TaskCall:
     ``body`` is sent verbatim when it is a string and JSON-encoded otherwise;
     ``send_body`` is False when the request carries no body at all.
     ``item`` is the index of the ``for_each`` item the call is made for.
+    ``first_attempt`` numbers the first attempt; it is above 1 when earlier
+    attempts were lost with an invoker actor.
     """
 
     execution_id: str
@@ -47,6 +49,7 @@ class TaskCall:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     item: int | None = None
+    first_attempt: int = 1
 
 
 @dataclass(slots=True)
@@ -83,9 +86,10 @@ async def invoke(
     attempts: list[Attempt] = []
     started_at = time.time()
     headers, data = _request_parts(call)
-    max_attempts = call.retry.max + 1
+    # Attempts lost with a dead actor do not use up the retry policy.
+    max_attempts = call.first_attempt + call.retry.max
     outcome = _Outcome()
-    for number in range(1, max_attempts + 1):
+    for number in range(call.first_attempt, max_attempts + 1):
         headers["X-Walle-Attempt"] = str(number)
         attempt_start = time.time()
         outcome = await _attempt(session, call, headers, data)
@@ -112,7 +116,8 @@ async def invoke(
             )
         if number == max_attempts or not _is_retried(call.retry, outcome):
             break
-        delay = retry_delay(call.retry, number, retry_after=outcome.retry_after)
+        retry_number = number - call.first_attempt + 1
+        delay = retry_delay(call.retry, retry_number, retry_after=outcome.retry_after)
         logger.warning(
             "execution %s task %s attempt %d failed (%s); retrying in %.3fs",
             call.execution_id,

@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -75,6 +75,7 @@ class TaskStep:
 
 
 Upstream = Sequence[TaskResult] | Sequence[Awaitable[TaskResult]]
+Invoke = Callable[[aiohttp.ClientSession, TaskCall], Awaitable[TaskResult]]
 
 
 async def run_step(
@@ -83,6 +84,8 @@ async def run_step(
     input: Any,
     upstream: Upstream,
     context: Mapping[str, TaskResult | Awaitable[TaskResult]],
+    *,
+    call_function: Invoke = invoke,
 ) -> TaskResult:
     """Run one task once its trigger rule allows it.
 
@@ -90,7 +93,8 @@ async def run_step(
     raising; cancellation propagates. ``upstream`` contains the results of
     the direct dependencies, or awaitables of them so that the rule is
     decided as soon as it can be. ``context`` contains the results of the
-    tasks that templates and ``when`` read.
+    tasks that templates and ``when`` read. ``call_function`` makes each
+    HTTP call; invoker actors pass one that also tracks lost attempts.
     """
     upstream_results, decision = await _await_rule(step, upstream)
     if decision is not Decision.RUN:
@@ -106,12 +110,12 @@ async def run_step(
                 error=f"not run: condition '{step.when}' is false",
             )
         if step.for_each is not None:
-            return await _run_items(session, step, values, started_at)
+            return await _run_items(session, step, values, started_at, call_function)
         call = _render_call(step, values)
     except ExpressionError as exc:
         return _expression_failure(step, started_at, exc)
     logger.debug("execution %s task %s started", step.execution_id, step.task)
-    return await invoke(session, call)
+    return await call_function(session, call)
 
 
 async def _await_rule(
@@ -186,6 +190,7 @@ async def _run_items(
     step: TaskStep,
     values: dict[str, Any],
     started_at: float,
+    call_function: Invoke,
 ) -> TaskResult:
     """Call the task once per ``for_each`` item; the output keeps item order."""
     items = render_value(step.for_each, values)
@@ -208,7 +213,7 @@ async def _run_items(
                 call = replace(_render_call(step, scoped), item=index)
             except ExpressionError as exc:
                 return _expression_failure(step, time.time(), exc)
-            return await invoke(session, call)
+            return await call_function(session, call)
 
     results = await asyncio.gather(
         *(run_item(index, item) for index, item in enumerate(items))

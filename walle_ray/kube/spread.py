@@ -13,7 +13,6 @@ runs and replaces misplaced ones, and placement stays best effort.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import ray
@@ -21,8 +20,6 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from walle_ray.invoker.actor import (
     CONNECTION_LIMIT,
-    MAX_CONCURRENT_CALLS,
-    InvokerActor,
     InvokerPool,
     default_pool_size,
 )
@@ -42,34 +39,16 @@ class SpreadInvokerPool(InvokerPool):
         name_prefix: str | None = None,
         connection_limit: int = CONNECTION_LIMIT,
     ) -> None:
-        # NOTE: this repeats InvokerPool's set-up and actor options because
-        # the base class takes no scheduling strategy; keep the two in step.
-        self.size = size if size is not None else default_pool_size()
-        if self.size < 1:
-            raise ValueError(f"invalid invoker pool size {self.size}: use 1 or more")
-        self._prefix = name_prefix or f"walle-invoker-{uuid.uuid4().hex[:8]}"
-        self._connection_limit = connection_limit
+        count = size if size is not None else default_pool_size()
         nodes = alive_nodes()
-        self.targets = [nodes[index % len(nodes)] for index in range(self.size)]
-        self.actors: list[Any] = [
-            self._create(index, generation=0) for index in range(self.size)
-        ]
-        self._next = 0
+        self.targets = [nodes[index % len(nodes)] for index in range(max(count, 1))]
+        super().__init__(
+            count, name_prefix=name_prefix, connection_limit=connection_limit
+        )
 
-    def _create(self, index: int, generation: int) -> Any:
-        # A killed actor's name is released asynchronously, so a replacement
-        # gets a name of its own.
-        suffix = f"{index}" if generation == 0 else f"{index}-{generation}"
-        return InvokerActor.options(  # type: ignore[attr-defined]
-            name=f"{self._prefix}-{suffix}",
-            num_cpus=0,
-            max_concurrency=MAX_CONCURRENT_CALLS,
-            max_restarts=-1,
-            max_task_retries=-1,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(
-                self.targets[index], soft=True
-            ),
-        ).remote(self._connection_limit)
+    def scheduling_strategy(self, index: int) -> Any:
+        """Pin actor ``index`` softly to its target node."""
+        return NodeAffinitySchedulingStrategy(self.targets[index], soft=True)
 
     def wait_ready(self, timeout_s: float = 120.0) -> list[int]:
         """Block until every actor has started, on its target node when alive.
@@ -91,7 +70,7 @@ class SpreadInvokerPool(InvokerPool):
             )
             for index in misplaced:
                 ray.kill(self.actors[index])
-                self.actors[index] = self._create(index, generation)
+                self.actors[index] = self.create_actor(index, generation)
         logger.warning(
             "%d of %d invoker actors still run off their target nodes after "
             "%d attempts",
