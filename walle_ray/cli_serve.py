@@ -200,7 +200,23 @@ def submit(
     def echo_log(lines: str) -> None:
         click.echo(lines, nl=False, err=True)
 
-    job_id, job_status, logs = asyncio.run(run_job(request, address, on_log=echo_log))
+    from ray.exceptions import AuthenticationError
+
+    try:
+        job_id, job_status, logs = asyncio.run(
+            run_job(request, address, on_log=echo_log)
+        )
+    except AuthenticationError as exc:
+        raise click.ClickException(
+            f"the Ray job API at {address} rejected the request: {exc}. For a "
+            "cluster with token authentication, set RAY_AUTH_MODE=token and the "
+            "token in RAY_AUTH_TOKEN or ~/.ray/auth_token"
+        ) from None
+    except ConnectionError as exc:
+        raise click.ClickException(
+            f"cannot reach the Ray job API at {address}: {exc}; check --address, "
+            "such as http://127.0.0.1:8265"
+        ) from None
     try:
         data = execution_from_logs(logs)
     except JobOutputError as exc:

@@ -2,13 +2,12 @@
 
 Serve starts once per session on 127.0.0.1 with a free port, a SQLite
 database in a temporary folder and a short wait for sync triggers, so
-tests can reach the 202 answer of a slow sync trigger quickly.
+tests can reach the 202 response of a slow sync trigger quickly.
 """
 
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,19 +19,13 @@ from service_helpers import (
     SYNC_TRIGGER_WAIT_S,
     CountingServer,
     ServeApp,
+    free_port,
 )
 
 from walle_ray.service import ServiceConfig
 
 EXAMPLE_FUNCTIONS = Path(__file__).resolve().parents[2] / "examples" / "functions"
 STARTUP_TIMEOUT_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,9 @@
 
 Tasks in the service tests call this server by URL:
 
-- ``POST /ok/KEY`` answers 200 with ``{"key", "calls", "body"}``.
-- ``POST /sleep/KEY?seconds=S`` waits S seconds, then answers like ``/ok``.
-- ``POST /fail/KEY`` answers 500 while KEY is in ``failing``, else like ``/ok``.
+- ``POST /ok/KEY`` returns 200 with ``{"key", "calls", "body"}``.
+- ``POST /sleep/KEY?seconds=S`` waits S seconds, then responds like ``/ok``.
+- ``POST /fail/KEY`` returns 500 while KEY is in ``failing``, else like ``/ok``.
 
 Every call is counted by KEY, and its ``Idempotency-Key`` header is kept.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -31,6 +32,14 @@ SYNC_TRIGGER_WAIT_S = 3.0
 """Wait of sync triggers in the test application, shorter than the default."""
 MAX_BODY_BYTES = 64 * 1024
 """Maximum request body of the test application."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free at the time of the call."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass(frozen=True)

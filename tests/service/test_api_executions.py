@@ -206,7 +206,7 @@ tasks:
 """
 
 
-def test_async_trigger_answers_202(
+def test_async_trigger_returns_202(
     client: httpx.Client, counting_server: CountingServer
 ) -> None:
     name = unique("async")
@@ -237,7 +237,7 @@ def test_sync_trigger_waits_for_output(
     assert body["output"] == {"only": {"key": name, "calls": 1, "body": "plain words"}}
 
 
-def test_slow_sync_trigger_answers_202(
+def test_slow_sync_trigger_returns_202(
     client: httpx.Client, counting_server: CountingServer
 ) -> None:
     name = unique("slow")

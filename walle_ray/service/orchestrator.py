@@ -6,8 +6,8 @@ the actor, with one ``InvokerPool`` shared by all executions. Task events
 reach the store as tasks finish, so when Ray restarts the actor after a
 crash, the new instance resumes every unfinished execution and reuses the
 results of the tasks that had already succeeded. A task that was running at
-the crash is called again, which is why functions should be idempotent; every
-call carries an ``Idempotency-Key`` header for them to deduplicate on.
+the crash is called again, so functions should be idempotent. Every call
+carries an ``Idempotency-Key`` header that functions can deduplicate on.
 """
 
 from __future__ import annotations
