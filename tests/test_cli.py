@@ -251,3 +251,74 @@ def _task_running(database: Path, task: str) -> bool:
     except sqlite3.OperationalError:
         return False
     return row is not None and row[0] == "RUNNING"
+
+
+def test_run_missing_functions_dir_is_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(EXAMPLES / "example-workflow.yaml"),
+            "--functions",
+            str(tmp_path / "missing"),
+            "--no-record",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "missing" in result.output
+    assert "does not exist" in result.output
+
+
+def test_run_broken_handler_is_usage_error(tmp_path: Path) -> None:
+    broken = tmp_path / "functions" / "tokenize"
+    broken.mkdir(parents=True)
+    (broken / "handler.py").write_text("def handle(event, context)\n")
+    database = tmp_path / "walle.db"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(EXAMPLES / "example-workflow.yaml"),
+            "--functions",
+            str(tmp_path / "functions"),
+            "--database",
+            f"sqlite:///{database}",
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "tokenize" in result.stderr
+    with sqlite3.connect(database) as connection:
+        (status,) = connection.execute("SELECT status FROM executions").fetchone()
+    assert status == "ERROR"
+
+
+def test_run_invalid_ray_address_fails_cleanly(tmp_path: Path) -> None:
+    """A malformed RAY_ADDRESS ends walle run with a message, not a traceback."""
+    database = tmp_path / "walle.db"
+    env = {
+        **os.environ,
+        "RAY_ADDRESS": "head-node:not-a-port",
+        "WALLE_DATABASE_URL": f"sqlite:///{database}",
+    }
+    spec = tmp_path / "one.yaml"
+    spec.write_text("name: one\ntasks:\n- name: a\n  url: http://127.0.0.1:9/x\n")
+    walle = Path(sys.executable).parent / "walle"
+    completed = subprocess.run(
+        [str(walle), "run", str(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert "Traceback" not in completed.stderr
+    assert "Ray failed to start" in completed.stderr
+    assert "head-node:not-a-port" in completed.stderr
+    with sqlite3.connect(database) as connection:
+        (status, error) = connection.execute(
+            "SELECT status, error FROM executions"
+        ).fetchone()
+    assert status == "ERROR"
+    assert "Ray failed to start" in error

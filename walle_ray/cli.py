@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -173,6 +174,35 @@ def _cancel_on_signals(control: ExecutionControl) -> Iterator[None]:
             signal.signal(number, handler)
 
 
+def _start_ray(abort: Callable[[str], None]) -> None:
+    """Start or join Ray, or exit with status 1 and the reason it failed.
+
+    ``ray.init`` raises plain ``Exception`` when the local node does not
+    start in time and ``ValueError`` for a malformed address, so any
+    exception counts as a failure here.
+    """
+    # NOTE: ray.init keeps retrying a well-formed address where nothing
+    # listens, so an unreachable RAY_ADDRESS makes walle run wait, not fail.
+    from walle_ray.engine import ensure_ray
+
+    try:
+        ensure_ray()
+    except Exception as exc:
+        message = f"Ray failed to start: {type(exc).__name__}: {exc}"
+        logger.debug("Ray failed to start", exc_info=True)
+        abort(message)
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            advice = (
+                f"Check RAY_ADDRESS={address!r}: set it to the address of a "
+                "running Ray cluster, or unset it to start a local instance."
+            )
+        else:
+            advice = "Check free memory and CPU, then run the command again."
+        click.echo(f"error: {message}\n{advice}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(
@@ -217,6 +247,7 @@ def main(verbose: int) -> None:
     "--functions",
     multiple=True,
     metavar="DIR",
+    type=click.Path(file_okay=False, exists=True),
     help="Function folders for the local gateway (repeatable). Default: "
     "'functions/' beside FILE, if present.",
 )
@@ -243,7 +274,8 @@ def run(
     no_record: bool,
 ) -> None:
     """Run the workflow in FILE and wait for it to end."""
-    from walle_ray.engine import ensure_ray, run_workflow
+    from walle_ray.engine import run_workflow
+    from walle_ray.gateway import FunctionLoadError
     from walle_ray.invoker import InvokerPool
     from walle_ray.render import LiveProgress, gantt_chart, summary_table
 
@@ -263,7 +295,7 @@ def run(
     control = ExecutionControl()
     try:
         with _gateway_for(workflow, file, gateway, functions) as gateway_url:
-            ensure_ray()
+            _start_ray(recording.abort)
             pool = InvokerPool(invokers)
             try:
                 pool.wait_ready()
@@ -286,7 +318,7 @@ def run(
                     )
             finally:
                 pool.shutdown()
-    except ExecutionError as exc:
+    except (ExecutionError, FunctionLoadError) as exc:
         recording.abort(str(exc))
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
