@@ -272,3 +272,37 @@ def test_ten_thousand_tasks_validate_quickly() -> None:
     assert len(workflow.tasks) == 10_000
     # Typically 0.6 s on a 2-core machine; the bound only catches blow-ups.
     assert elapsed < 5, f"10,000 tasks took {elapsed:.2f}s"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ('{"X Bad": "1"}', "invalid header name 'X Bad'"),
+        ('{"X-A:": "1"}', "invalid header name 'X-A:'"),
+        ('{X-A: "a\\r\\nInjected: 1"}', "invalid value 'a\\r\\nInjected: 1'"),
+        ('[{name: X-A, value: "a\\nb"}]', "line break"),
+    ],
+)
+def test_invalid_headers_rejected(headers: str, expected: str) -> None:
+    text = f"name: w\ntasks:\n- name: a\n  url: http://h/a\n  headers: {headers}\n"
+    message = str(spec_error(text))
+    assert expected in message
+    assert "field 'headers'" in message
+
+
+def test_header_value_keeps_tab_and_template() -> None:
+    text = (
+        "name: w\ntasks:\n- name: a\n  url: http://h/a\n"
+        '  headers: {X-A: "a\\tb", X-B: "{{ input.token }}"}\n'
+    )
+    headers = load_workflow(text).tasks[0].headers
+    assert headers["X-A"] == "a\tb"
+    assert headers["X-B"] == "{{ input.token }}"
+
+
+@pytest.mark.parametrize("retry", ['"3"', "2.5", "true"])
+def test_retry_wrong_type_names_value(retry: str) -> None:
+    text = f"name: w\ntasks:\n- name: a\n  url: http://h/a\n  retry: {retry}\n"
+    message = str(spec_error(text))
+    assert "invalid retry" in message
+    assert "as in retry: 3" in message

@@ -61,6 +61,11 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 RETRY_CONDITIONS = ("timeout", "connection", "5xx", "429")
 DEFAULT_TIMEOUT_S = 30.0
 MAX_RETRIES = 100
+# A header name is an HTTP token (RFC 9110, section 5.6.2).
+HEADER_NAME_PATTERN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters other than tab are invalid in a header value (RFC 9110,
+# section 5.5); CR and LF would let a value inject headers.
+HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
@@ -121,8 +126,11 @@ class RetryPolicy(_SpecModel):
 
 
 def _parse_retry(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError(f"invalid retry {value!r}: use a number of retries")
+    if isinstance(value, bool | str | float):
+        raise ValueError(
+            f"invalid retry {value!r}: use a whole number of retries without "
+            "quotes, as in retry: 3, or a retry policy mapping"
+        )
     if isinstance(value, int):
         return {"max": value}
     if isinstance(value, Mapping) and True in value:
@@ -148,9 +156,19 @@ def _parse_headers(value: object) -> object:
     if isinstance(value, Mapping):
         normalized: dict[str, str] = {}
         for name, item in value.items():
+            if not HEADER_NAME_PATTERN.fullmatch(str(name)):
+                raise ValueError(
+                    f"invalid header name {name!r}: use letters, digits and "
+                    "!#$%&'*+-.^_`|~, with no spaces or colons"
+                )
             if isinstance(item, bool) or not isinstance(item, str | int | float):
                 raise ValueError(
                     f"header {name!r} must have a string value, got {item!r}"
+                )
+            if HEADER_VALUE_FORBIDDEN.search(str(item)):
+                raise ValueError(
+                    f"invalid value {item!r} for header {name!r}: it contains a "
+                    "line break or another control character; remove it"
                 )
             normalized[str(name)] = str(item)
         return normalized
