@@ -202,6 +202,8 @@ class WalleApi:
             swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+            # Without a validator URL, Swagger UI contacts no online validator.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     # -- workflows -----------------------------------------------------------

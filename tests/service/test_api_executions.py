@@ -17,6 +17,8 @@ from service_helpers import (
     wait_for,
 )
 
+from walle_ray.service.service import EVENT_POLL_S
+
 pytestmark = pytest.mark.ray
 
 
@@ -379,10 +381,14 @@ tasks:
     )
     execution_id = start(client, name)["execution_id"]
     url = f"/api/executions/{execution_id}/events"
+    began = time.monotonic()
     with client.stream("GET", url, headers={"Last-Event-ID": "0"}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = read_sse(response)
+    # A stream that only ends after a whole long-poll period (15 s) missed
+    # the wake-up of a new event; the workflow itself takes about 1 s.
+    assert time.monotonic() - began < EVENT_POLL_S - 3
     kinds = [(kind, data.get("task")) for kind, data in events]
     assert kinds == [
         ("execution_started", None),

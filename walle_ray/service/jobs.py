@@ -139,6 +139,8 @@ def result_from_dict(data: dict[str, Any]) -> ExecutionResult:
 
     Attempts are restored only when the dict has ``attempt_details``.
     """
+    # NOTE: 'walle run --json' prints no attempt details, so executions run
+    # through 'walle submit' are stored without attempts.
     tasks = {}
     for task in data.get("tasks", []):
         attempts = [

@@ -49,6 +49,9 @@ from walle_ray.store import Store, open_store
 
 logger = logging.getLogger(__name__)
 
+# NOTE: each open event stream and each waiting sync trigger holds one of
+# these slots for up to 15 s or the trigger wait, so more than about this many
+# at once delay the calls that start and cancel executions.
 MAX_ACTOR_CONCURRENCY = 1000
 STORE_WRITE_TIMEOUT_S = 60.0
 RECENT_LOGS_KEPT = 1000
@@ -372,6 +375,8 @@ class Orchestrator:
         ``known`` is False when no events of the execution are kept, and
         ``closed`` is True once its final event is in the log.
         """
+        # NOTE: sequence numbers restart at 1 in a restarted orchestrator, so
+        # a Last-Event-ID from before the restart can skip the first events.
         await self._ready()
         log = self._logs.get(execution_id)
         if log is None:
