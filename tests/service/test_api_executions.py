@@ -386,8 +386,8 @@ tasks:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = read_sse(response)
-    # A stream that only ends after a whole long-poll period (15 s) missed
-    # the wake-up of a new event; the workflow itself takes about 1 s.
+    # The workflow takes about 1 s. A stream that ends only after a whole
+    # long-poll period (15 s) missed the wake-up of a new event.
     assert time.monotonic() - began < EVENT_POLL_S - 3
     kinds = [(kind, data.get("task")) for kind, data in events]
     assert kinds == [

@@ -49,9 +49,9 @@ from walle_ray.store import Store, open_store
 
 logger = logging.getLogger(__name__)
 
-# NOTE: each open event stream and each waiting sync trigger holds one of
-# these slots for up to 15 s or the trigger wait, so more than about this many
-# at once delay the calls that start and cancel executions.
+# NOTE: each open event stream and each waiting sync trigger uses one of
+# these slots for up to 15 s or the trigger wait. More than about this many at
+# once delay the calls that start and cancel executions.
 MAX_ACTOR_CONCURRENCY = 1000
 STORE_WRITE_TIMEOUT_S = 60.0
 RECENT_LOGS_KEPT = 1000
