@@ -115,13 +115,23 @@ def test_run_invalid_input_is_usage_error() -> None:
 def test_examples_run_offline(example: str, tmp_path: Path) -> None:
     input_value, expected = EXAMPLE_RUNS[example]
     args = ["run", str(EXAMPLES / example), "--json", "--invokers", "1"]
-    args += ["--database", f"sqlite:///{tmp_path / 'walle.db'}"]
+    database = f"sqlite:///{tmp_path / 'walle.db'}"
+    args += ["--database", database]
     if input_value is not None:
         args += ["--input", json.dumps(input_value)]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     data = json.loads(result.stdout)
     assert data["status"] == expected, data
     assert result.exit_code == (0 if expected == "SUCCESS" else 1)
+    shown = CliRunner().invoke(
+        main, ["show", data["execution_id"], "--json", "--database", database]
+    )
+    assert shown.exit_code == 0, shown.output
+    stored = json.loads(shown.stdout)
+    assert stored["status"] == expected
+    assert {t["name"]: t["status"] for t in stored["tasks"]} == {
+        t["name"]: t["status"] for t in data["tasks"]
+    }
     for task in data["tasks"]:
         assert set(task) >= {
             "name",

@@ -54,7 +54,8 @@ def test_makespans_follow_the_modes(
             assert result.status is ExecutionStatus.SUCCESS
             assert result.duration_s is not None
             samples.append(result.duration_s)
-        makespans[mode] = statistics.median(samples)
+        # The fastest run is the least disturbed by other load on the machine.
+        makespans[mode] = min(samples)
     assert makespans["sync"] > makespans["batch"] > makespans["full"], makespans
     for mode, ideal in IDEAL_S.items():
         # Generous margins: machines are shared, so only the shape is pinned.

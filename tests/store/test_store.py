@@ -249,6 +249,32 @@ async def test_fan_out_counts_in_detail(store: SqlStore) -> None:
     assert run.attempts[1].detail == {}
 
 
+async def test_fan_out_attempts_share_numbers(store: SqlStore) -> None:
+    await create(store, "e-1")
+    attempts = [
+        Attempt(number=1, started_at=1.0, ended_at=2.0, status_code=200, item=item)
+        for item in range(3)
+    ]
+    attempts.append(
+        Attempt(number=2, started_at=2.0, ended_at=3.0, status_code=200, item=1)
+    )
+    result = TaskResult(
+        name="each",
+        status=TaskStatus.SUCCESS,
+        attempts=attempts,
+        started_at=1.0,
+        ended_at=3.0,
+        items=ItemCounts(total=3, succeeded=3, failed=0),
+    )
+    await store.save_task_result("e-1", result)
+    record = await store.get_execution("e-1")
+    assert record is not None
+    run = record.task("each")
+    assert run is not None
+    assert [a.number for a in run.attempts] == [1, 1, 1, 2]
+    assert [a.detail["item"] for a in run.attempts] == [0, 1, 2, 1]
+
+
 async def test_late_start_keeps_finish(store: SqlStore) -> None:
     await create(store, "e-1")
     await store.save_task_result("e-1", task_result("a"))

@@ -42,17 +42,19 @@ CONNECTION_LIMIT = 1_000
 class Invoker:
     """Runs task calls; the Ray actor class is ``InvokerActor``.
 
-    With a ``ledger`` (an ``AttemptLedger`` actor) it reports the calls it
-    starts, and after Ray restarted it, it adds the attempts lost with the
-    previous actor to each call's record.
+    With ``ledger``, the name of an ``AttemptLedger`` actor, it reports the
+    calls it starts, and after Ray restarted it, it adds the attempts lost
+    with the previous actor to each call's record.
     """
 
     def __init__(
-        self, connection_limit: int = CONNECTION_LIMIT, ledger: Any = None
+        self, connection_limit: int = CONNECTION_LIMIT, ledger: str | None = None
     ) -> None:
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
-        self._ledger = ledger
+        # A name, not a handle: Ray cannot restart an actor whose constructor
+        # arguments live in the object store and have gone out of scope.
+        self._ledger: Any = ray.get_actor(ledger) if ledger is not None else None
         self._restarted = ledger is not None and (
             ray.get_runtime_context().was_current_actor_reconstructed
         )
@@ -186,8 +188,9 @@ class InvokerPool:
             raise ValueError(f"invalid invoker pool size {self.size}: use 1 or more")
         self.name_prefix = name_prefix or f"walle-invoker-{uuid.uuid4().hex[:8]}"
         self.connection_limit = connection_limit
+        self.ledger_name = f"{self.name_prefix}-ledger"
         self.ledger: Any = LedgerActor.options(  # type: ignore[attr-defined]
-            name=f"{self.name_prefix}-ledger",
+            name=self.ledger_name,
             num_cpus=0,
             max_restarts=-1,
             scheduling_strategy=NodeAffinitySchedulingStrategy(
@@ -213,7 +216,7 @@ class InvokerPool:
             max_restarts=-1,
             max_task_retries=-1,
             scheduling_strategy=self.scheduling_strategy(index),
-        ).remote(self.connection_limit, self.ledger)
+        ).remote(self.connection_limit, self.ledger_name)
 
     def wait_ready(self, timeout_s: float = 120.0) -> list[int]:
         """Block until every actor has started; return their process ids."""

@@ -163,7 +163,7 @@ class TaskRunRow(Base):
     )
     attempts: Mapped[list[AttemptRow]] = relationship(
         back_populates="task_run",
-        order_by="AttemptRow.number",
+        order_by="AttemptRow.position",
         lazy="raise",
         passive_deletes=True,
     )
@@ -171,12 +171,15 @@ class TaskRunRow(Base):
 
 class AttemptRow(Base):
     __tablename__ = "attempts"
-    __table_args__ = (UniqueConstraint("task_run_id", "number"),)
+    # Fan-out items number their attempts from 1 each, so the position of
+    # an attempt in its task's record is the key.
+    __table_args__ = (UniqueConstraint("task_run_id", "position"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_run_id: Mapped[int] = mapped_column(
         ForeignKey("task_runs.id", ondelete="CASCADE")
     )
+    position: Mapped[int] = mapped_column(Integer)
     number: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -462,10 +462,11 @@ class SqlStore:
         await session.execute(
             delete(AttemptRow).where(AttemptRow.task_run_id == run.id)
         )
-        for attempt in result.attempts:
+        for position, attempt in enumerate(result.attempts):
             session.add(
                 AttemptRow(
                     task_run_id=run.id,
+                    position=position,
                     number=attempt.number,
                     status_code=attempt.status_code,
                     started_at=_to_datetime(attempt.started_at),
