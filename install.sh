@@ -51,5 +51,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 
-echo "installed: $(.venv/bin/walle --version)"
+# Fail here, not later, when the installed command cannot even start.
+version=$(.venv/bin/walle --version)
+echo "installed: $version"
 echo "try:       .venv/bin/walle run examples/example-workflow.yaml"
