@@ -14,6 +14,7 @@ import argparse
 import cProfile
 import io
 import logging
+import os
 import pstats
 import shutil
 import subprocess
@@ -47,8 +48,13 @@ def find_workload(workload_id: str) -> Workload:
 
 
 def summarize_collapsed(path: Path, top: int = TOP_FRAMES) -> str:
-    """Rank the frames of py-spy's collapsed stacks by own (leaf) samples."""
+    """Rank the frames of py-spy's collapsed stacks by own and by total samples.
+
+    A frame's own samples are those where it is the innermost frame; its
+    total samples are those where it is anywhere on the stack.
+    """
     own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
     total = 0
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -56,11 +62,17 @@ def summarize_collapsed(path: Path, top: int = TOP_FRAMES) -> str:
             continue
         count = int(count_text)
         total += count
-        own[stack.split(";")[-1]] += count
+        frames = stack.split(";")
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
     if not total:
         return "  (no samples)\n"
-    lines = [f"  {total} samples\n"]
+    lines = [f"  {total} samples holding the GIL; by own samples:\n"]
     for frame, count in own.most_common(top):
+        lines.append(f"  {100 * count / total:5.1f}%  {frame}\n")
+    lines.append("  by total samples:\n")
+    for frame, count in inclusive.most_common(top):
         lines.append(f"  {100 * count / total:5.1f}%  {frame}\n")
     return "".join(lines)
 
@@ -93,11 +105,30 @@ def start_py_spy(
     )
 
 
+def _time_runs(run_once: engines.RunOnce, runs: int, concurrency: int) -> list[float]:
+    """Return each run's makespan, ``concurrency`` runs at a time."""
+    if concurrency > 1:
+        return engines.measure_throughput(run_once, concurrency, runs).latencies_s
+    times = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        run_once()
+        times.append(time.perf_counter() - begin)
+    return times
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
     parser.add_argument("--workload", default="fanout-1000@0ms")
     parser.add_argument("--mode", default="full", choices=plans.MODES)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="executions to profile")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="run the executions from this many threads; above 1, py-spy "
+        "samples the driver in place of cProfile",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
@@ -110,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"profile-{workload.id.replace('@', '-')}-{args.mode}"
+    if args.concurrency > 1:
+        stem += f"-c{args.concurrency}"
     with GatewayProcess() as gateway:
         ray.init(
             address="local",
@@ -124,32 +157,31 @@ def main(argv: list[str] | None = None) -> None:
             raw = engines.raw_ray_runner(workload, gateway.url, pool)
             walle()
             raw()
-            raw_times = []
-            for _ in range(args.runs):
-                begin = time.perf_counter()
-                raw()
-                raw_times.append(time.perf_counter() - begin)
+            raw_times = _time_runs(raw, args.runs, args.concurrency)
 
             # Estimate the profiled span to size py-spy's recording.
-            begin = time.perf_counter()
-            walle()
-            estimate = time.perf_counter() - begin
+            estimate = max(_time_runs(walle, args.runs, args.concurrency))
             duration = max(2, int(estimate * args.runs * 1.5) + 2)
             targets = {f"invoker-{i}": pid for i, pid in enumerate(actor_pids)}
             targets["gateway"] = gateway.pid
+            if args.concurrency > 1:
+                targets["driver"] = os.getpid()
             spies = {
                 name: (start_py_spy(pid, args.out / f"{stem}-{name}.txt", duration))
                 for name, pid in targets.items()
             }
             time.sleep(0.5)
             profiler = cProfile.Profile()
-            walle_times = []
-            for _ in range(args.runs):
-                begin = time.perf_counter()
-                profiler.enable()
-                walle()
-                profiler.disable()
-                walle_times.append(time.perf_counter() - begin)
+            if args.concurrency > 1:
+                walle_times = _time_runs(walle, args.runs, args.concurrency)
+            else:
+                walle_times = []
+                for _ in range(args.runs):
+                    begin = time.perf_counter()
+                    profiler.enable()
+                    walle()
+                    profiler.disable()
+                    walle_times.append(time.perf_counter() - begin)
             for spy in spies.values():
                 if spy is not None:
                     spy.wait()
@@ -160,16 +192,18 @@ def main(argv: list[str] | None = None) -> None:
     report = io.StringIO()
     report.write(
         f"workload {workload.id}, mode {args.mode}, {workload.tasks} tasks, "
-        f"{args.runs} runs\n"
-        f"walle (under cProfile) makespans s: "
-        f"{', '.join(f'{t:.3f}' for t in walle_times)}\n"
-        f"raw Ray makespans s: {', '.join(f'{t:.3f}' for t in raw_times)}\n\n"
-        "== driver, cProfile, by own time ==\n"
+        f"{args.runs} runs from {args.concurrency} thread(s)\n"
+        f"walle (profiled) makespans s: "
+        f"{', '.join(f'{t:.3f}' for t in sorted(walle_times))}\n"
+        f"raw Ray makespans s: "
+        f"{', '.join(f'{t:.3f}' for t in sorted(raw_times))}\n\n"
     )
-    stats = pstats.Stats(profiler, stream=report)
-    stats.sort_stats("tottime").print_stats(TOP_FUNCTIONS)
-    report.write("== driver, cProfile, by cumulative time ==\n")
-    stats.sort_stats("cumulative").print_stats(TOP_FUNCTIONS)
+    if args.concurrency == 1:
+        report.write("== driver, cProfile, by own time ==\n")
+        stats = pstats.Stats(profiler, stream=report)
+        stats.sort_stats("tottime").print_stats(TOP_FUNCTIONS)
+        report.write("== driver, cProfile, by cumulative time ==\n")
+        stats.sort_stats("cumulative").print_stats(TOP_FUNCTIONS)
     for name in targets:
         path = args.out / f"{stem}-{name}.txt"
         report.write(f"== {name} (py-spy, own samples) ==\n")

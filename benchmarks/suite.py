@@ -230,6 +230,7 @@ class Suite:
         self.serve: dict[str, Any] = {}
         self.peers: dict[str, dict[str, Any]] = {}
         self.notes = list(plan.notes)
+        self.source: dict[str, Any] = {}
         # Runner inputs, outputs and logs; git-ignored, kept for inspection.
         self.work_dir = out_dir / "logs"
         shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -250,6 +251,10 @@ class Suite:
         return path
 
     def run(self) -> None:
+        from benchmarks.report import source_description
+
+        # Read before the run: the repository may get new commits meanwhile.
+        self.source = source_description()
         with GatewayProcess() as gateway:
             logger.info("gateway at %s", gateway.url)
             self.run_machine_limit(gateway.url)
