@@ -33,6 +33,7 @@ from walle_ray.service import (
     WorkflowService,
     bodies,
     execution_path,
+    validate_spec,
 )
 
 logger = logging.getLogger(__name__)
@@ -225,6 +226,14 @@ class WalleApi:
         )
         workflow, created = await self.service.save_workflow(text, name)
         return _saved(workflow, created)
+
+    @api.post("/api/validate", tags=["workflows"], openapi_extra=YAML_BODY)
+    async def validate_workflow(self, request: Request) -> dict[str, Any]:
+        """Validate a spec without storing it; return its tasks and DAG levels."""
+        text = bodies.spec_text(
+            await self._body(request), request.headers.get("content-type")
+        )
+        return validate_spec(text)
 
     @api.get("/api/workflows", tags=["workflows"])
     async def list_workflows(self) -> dict[str, Any]:

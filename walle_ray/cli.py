@@ -324,7 +324,8 @@ def run(
         sys.exit(EXIT_USAGE)
     recording.finish(result)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        data = result.to_dict(include_attempts=True)
+        click.echo(json.dumps(data, indent=2, default=str))
     else:
         console.print(summary_table(result))
         console.print(gantt_chart(result))

@@ -209,3 +209,39 @@ def test_docs_load_without_internet(client: httpx.Client) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/workflows/{name}" in schema["paths"]
     assert "/api/triggers/{workflow}/{trigger}" in schema["paths"]
+
+
+def test_validate_stores_nothing(client: httpx.Client) -> None:
+    spec = SPEC.format(name="validated-only")
+    response = client.post("/api/validate", content=spec, headers=yaml_headers())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["valid"] is True
+    assert body["name"] == "validated-only"
+    assert body["tasks"] == [
+        {"name": "first", "depends": []},
+        {"name": "second", "depends": ["first"]},
+    ]
+    assert body["levels"] == [["first"], ["second"]]
+    assert client.get("/api/workflows/validated-only").status_code == 404
+
+
+def test_validate_reports_issues(client: httpx.Client) -> None:
+    response = client.post(
+        "/api/validate", content=INVALID_TASK_SPEC, headers=yaml_headers()
+    )
+    assert response.status_code == 422
+    issue = response.json()["issues"][0]
+    assert issue["task"] == "b"
+    assert isinstance(issue["line"], int)
+
+
+def test_workflow_shows_its_dag(client: httpx.Client) -> None:
+    spec = SPEC.format(name="with-dag")
+    created = client.put(
+        "/api/workflows/with-dag", content=spec, headers=yaml_headers()
+    )
+    assert created.status_code in (200, 201), created.text
+    body = client.get("/api/workflows/with-dag").json()
+    assert body["dag"][1] == {"name": "second", "depends": ["first"]}
+    assert body["levels"] == [["first"], ["second"]]

@@ -154,6 +154,10 @@ class Run:
         self.finish(result)
 
     def finish(self, result: TaskResult) -> None:
+        # A fast task can end before the driver saw it start; report the
+        # start first so listeners always see both events in order.
+        if result.started_at is not None and result.name not in self.started:
+            self.mark_started(result.name, result.started_at)
         self.results[result.name] = result
         self.listener.task_finished(result)
 

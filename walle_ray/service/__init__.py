@@ -23,6 +23,7 @@ from walle_ray.service.service import (
     WorkflowService,
     execution_path,
     trigger_path,
+    validate_spec,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "execution_path",
     "get_orchestrator",
     "trigger_path",
+    "validate_spec",
 ]

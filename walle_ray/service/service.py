@@ -421,10 +421,34 @@ def parse_spec(text: str) -> Workflow:
         raise spec_error(exc) from None
 
 
+def describe_graph(workflow: Workflow) -> dict[str, Any]:
+    """Return a workflow's tasks with their dependencies and the DAG's levels."""
+    return {
+        "dag": [
+            {"name": task.name, "depends": list(task.depends)}
+            for task in workflow.tasks
+        ],
+        "levels": workflow.dag().levels(),
+    }
+
+
+def validate_spec(text: str) -> dict[str, Any]:
+    """Validate a spec without storing it; raise a 422 ``ServiceError`` if invalid."""
+    workflow = parse_spec(text)
+    graph = describe_graph(workflow)
+    return {
+        "valid": True,
+        "name": workflow.name,
+        "tasks": graph["dag"],
+        "levels": graph["levels"],
+    }
+
+
 def describe_workflow(record: WorkflowRecord, workflow: Workflow) -> dict[str, Any]:
     """Return a workflow as the API shows it: record, spec, tasks and triggers."""
     return {
         **record.to_dict(),
+        **describe_graph(workflow),
         "description": workflow.description,
         "spec": record.spec_yaml,
         "tasks": [task.name for task in workflow.tasks],

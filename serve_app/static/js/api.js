@@ -76,43 +76,15 @@ export const api = {
   eventsUrl: (id) => `api/executions/${enc(id)}/events`,
 };
 
-// A workflow name that no spec can carry: workflow names cannot start with
-// '-'. PUT to this name validates the spec and then fails on the name
-// mismatch before anything is stored.
-const PROBE_NAME = "-validate";
-let validateEndpoint = true;
-
 // Validate a spec without storing it. Returns {ok: true, dag} when valid,
-// where `dag` is {tasks, levels} if the server sent it, else null; returns
-// {ok: false, issues, message} when invalid. Other failures throw ApiError.
+// where `dag` is {tasks, levels}; returns {ok: false, issues, message} when
+// invalid. Other failures throw ApiError.
 export async function validateSpec(yaml, signal) {
-  if (validateEndpoint) {
-    try {
-      const body = await request("POST", "validate", { text: yaml, signal });
-      return { ok: true, dag: body?.tasks ? body : null };
-    } catch (error) {
-      if (error.status === 422) return { ok: false, issues: error.issues, message: error.message };
-      if (error.status !== 404 && error.status !== 405) throw error;
-      validateEndpoint = false;
-    }
-  }
-  // NOTE: fallback for an API without POST /api/validate. It relies on the
-  // PUT handler checking the spec before the name, and storing nothing when
-  // the names differ.
   try {
-    await request("PUT", `workflows/${PROBE_NAME}`, { text: yaml, signal });
+    const body = await request("POST", "validate", { text: yaml, signal });
+    return { ok: true, dag: body };
   } catch (error) {
-    if (error.status !== 422) throw error;
-    const nameOnly =
-      error.issues.length === 1 &&
-      error.issues[0].field === "name" &&
-      String(error.issues[0].message).includes(`'${PROBE_NAME}'`);
-    if (nameOnly) return { ok: true, dag: null };
-    return { ok: false, issues: error.issues, message: error.message };
+    if (error.status === 422) return { ok: false, issues: error.issues, message: error.message };
+    throw error;
   }
-  throw new ApiError(
-    `the API stored a workflow named '${PROBE_NAME}' while validating; delete it`,
-    500,
-    null,
-  );
 }
