@@ -1,7 +1,7 @@
 """The systems measured inside the suite's process: Walle and raw Ray.
 
 Both use the same ``InvokerPool`` actors. Walle goes through
-``walle_ray.engine.run_workflow`` and records every task's result; raw Ray
+``walle_ray.engine.run_workflow`` and records every task's result. Raw Ray
 submits the same DAG as object references on the actors' ``run`` method and
 only waits for all of them.
 """

@@ -1,4 +1,4 @@
-"""What a suite run measures: its workloads, systems, modes and repeats."""
+"""The plan of a suite run: its workloads, systems, modes and repeats."""
 
 from __future__ import annotations
 

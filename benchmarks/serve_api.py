@@ -41,7 +41,7 @@ def _free_port() -> int:
 
 
 def measure_serve(levels: list[ThroughputLevel], gateway: str) -> dict[str, Any]:
-    """Measure the Serve API's throughput, or say why it was not measured."""
+    """Measure the Serve API's throughput, or return why it was not measured."""
     try:
         from ray import serve
 

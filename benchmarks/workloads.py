@@ -34,8 +34,8 @@ class Workload:
     """One task graph with the latency of each task, in seconds.
 
     ``family`` groups workloads for tables and plots (``example``, ``chain``,
-    ``fanout``, ``random``); ``size`` is the parameter that family varies;
-    ``latency_ms`` is None when tasks have different latencies.
+    ``fanout``, ``random``), and ``size`` is the parameter that family
+    varies. ``latency_ms`` is None when tasks have different latencies.
     """
 
     id: str

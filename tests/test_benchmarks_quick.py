@@ -98,12 +98,14 @@ def test_quick_ratios_finite_positive(quick_results: dict[str, Any]) -> None:
     for cell in quick_results["cells"]:
         for key in ("ratio_to_machine", "invocations_per_s"):
             value = cell[key]
-            assert math.isfinite(value) and value > 0, (cell["workload"], key)
+            assert math.isfinite(value), (cell["workload"], key)
+            assert value > 0, (cell["workload"], key)
         ratio = cell["ratio_to_ideal"]
         if cell["ideal_s"] == 0:
             assert ratio is None
         else:
-            assert math.isfinite(ratio) and ratio > 0, cell["workload"]
+            assert math.isfinite(ratio), cell["workload"]
+            assert ratio > 0, cell["workload"]
 
 
 def test_quick_makespan_not_below_ideal(quick_results: dict[str, Any]) -> None:

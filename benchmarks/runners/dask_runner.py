@@ -1,8 +1,8 @@
 """Dask distributed runner: each task is a Dask task that calls the gateway.
 
 A ``LocalCluster`` of 2 worker processes with 32 threads each runs the
-calls with ``requests``; dependencies are passed as futures, so the scheduler
-starts a task once its upstream tasks have finished.
+calls with ``requests``. Dependencies are passed as futures, so the
+scheduler starts a task once its upstream tasks have finished.
 """
 
 from __future__ import annotations

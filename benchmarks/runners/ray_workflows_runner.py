@@ -1,7 +1,7 @@
 """Ray Workflows runner (Ray 2.47, the last release with ``ray.workflow``).
 
 Each task is a workflow step, a Ray task that calls the gateway with
-``requests``; a final step gathers the DAG's leaves so the workflow has one
+``requests``. A final step gathers the DAG's leaves, so the workflow has one
 output. Ray Workflows checkpoints every step's output to its storage folder,
 as it does for its users. Steps reserve 1/16 CPU, so up to 32 run at once on
 this runner's 2-CPU cluster.
