@@ -162,13 +162,21 @@ class Orchestrator:
 
     def _create_pool(self) -> Any:
         from walle_ray.invoker import InvokerPool
+        from walle_ray.kube.spread import SpreadInvokerPool, alive_nodes
+
+        # On a cluster, spread the invokers so that losing a node takes only
+        # part of the pool. The local gateway listens on this node's loopback
+        # address only, so with it every invoker stays here.
+        pool_class: type[InvokerPool] = InvokerPool
+        if self.config.gateway_url and len(alive_nodes()) > 1:
+            pool_class = SpreadInvokerPool
 
         # A restarted orchestrator reuses the invoker names. Ray ends the
         # previous instance's invokers with it, but a name can stay taken
         # for a moment, so creation is retried.
         for attempt in range(1, POOL_CREATE_ATTEMPTS + 1):
             try:
-                pool = InvokerPool(
+                pool = pool_class(
                     self.config.invokers, name_prefix=self.config.invoker_prefix
                 )
             except ValueError as exc:
