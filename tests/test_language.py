@@ -209,6 +209,7 @@ output:
     assert second["label"] == "order 42 costs 3"
     assert second["everything"]["items"][1] == {"price": 3}
     assert result.tasks["third"].output == {"again": 42, "via": 12.5}
+    assert result.tasks["third"].input == {"again": 42, "via": 12.5}
     assert result.output == {"price": 12.5, "id": 42}
 
 
@@ -271,6 +272,7 @@ tasks:
     assert each.items is not None
     assert (each.items.total, each.items.succeeded, each.items.failed) == (3, 3, 0)
     assert sorted(a.item for a in each.attempts) == [0, 1, 2]
+    assert [body["value"] for body in each.input] == [3, 1, 2]
 
 
 @pytest.mark.parametrize("mode", MODES)

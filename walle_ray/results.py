@@ -111,7 +111,8 @@ class TaskResult:
 
     ``started_at`` is None for a task that never ran (``ABORT``, ``SKIPPED``).
     ``error`` says why a task did not succeed, including why it was skipped.
-    ``items`` is set for ``for_each`` tasks only.
+    ``items`` is set for ``for_each`` tasks only. ``input`` is the request
+    body sent after rendering templates (a list of bodies for ``for_each``).
     """
 
     name: str
@@ -122,6 +123,7 @@ class TaskResult:
     output: Any = None
     error: str | None = None
     items: ItemCounts | None = None
+    input: Any = None
 
     @property
     def duration_s(self) -> float | None:
@@ -141,6 +143,7 @@ class TaskResult:
         if self.items is not None:
             data["items"] = self.items.to_dict()
         if include_attempts:
+            data["input"] = self.input
             data["attempt_details"] = [a.to_dict() for a in self.attempts]
         return data
 

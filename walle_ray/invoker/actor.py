@@ -152,9 +152,10 @@ InvokerActor = ray.remote(Invoker)
 
 
 def summarize(result: TaskResult, limit_bytes: int = PREVIEW_LIMIT_BYTES) -> TaskResult:
-    """Return ``result`` with its output capped to ``limit_bytes`` of JSON."""
+    """Return ``result`` with its output and input capped to ``limit_bytes``."""
     capped = cap_output(result.output, limit_bytes)
-    if capped is result.output:
+    capped_input = cap_output(result.input, limit_bytes)
+    if capped is result.output and capped_input is result.input:
         return result
     return TaskResult(
         name=result.name,
@@ -165,6 +166,7 @@ def summarize(result: TaskResult, limit_bytes: int = PREVIEW_LIMIT_BYTES) -> Tas
         output=capped,
         error=result.error,
         items=result.items,
+        input=capped_input,
     )
 
 

@@ -115,7 +115,9 @@ async def run_step(
     except ExpressionError as exc:
         return _expression_failure(step, started_at, exc)
     logger.debug("execution %s task %s started", step.execution_id, step.task)
-    return await call_function(session, call)
+    result = await call_function(session, call)
+    result.input = call.body if call.send_body else None
+    return result
 
 
 async def _await_rule(
@@ -213,12 +215,15 @@ async def _run_items(
                 call = replace(_render_call(step, scoped), item=index)
             except ExpressionError as exc:
                 return _expression_failure(step, time.time(), exc)
-            return await call_function(session, call)
+            result = await call_function(session, call)
+            result.input = call.body if call.send_body else None
+            return result
 
     results = await asyncio.gather(
         *(run_item(index, item) for index, item in enumerate(items))
     )
     attempts: list[Attempt] = []
+    inputs = [result.input for result in results]
     outputs: list[Any] = []
     failed: list[tuple[int, TaskResult]] = []
     for index, result in enumerate(results):
@@ -245,6 +250,7 @@ async def _run_items(
         output=outputs,
         error=error,
         items=counts,
+        input=inputs,
     )
 
 
