@@ -69,8 +69,18 @@ def decide(
         return Decision.RUN
     succeeded = sum(status is TaskStatus.SUCCESS for status in ended)
     failed = sum(status.is_failure for status in ended)
-    skipped = len(ended) - succeeded - failed
-    complete = len(ended) >= total
+    return decide_counts(
+        rule, succeeded, failed, len(ended) - succeeded - failed, total
+    )
+
+
+def decide_counts(
+    rule: TriggerRule, succeeded: int, failed: int, skipped: int, total: int
+) -> Decision | None:
+    """Decide like ``decide``, from counts of upstream outcomes so far."""
+    if total == 0:
+        return Decision.RUN
+    complete = succeeded + failed + skipped >= total
     blocked = Decision.ABORT if failed else Decision.SKIP
 
     if rule is TriggerRule.ALL_SUCCESS:

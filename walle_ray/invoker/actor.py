@@ -201,6 +201,7 @@ class InvokerPool:
         ).remote()
         self.actors: list[Any] = [self.create_actor(i) for i in range(self.size)]
         self._next = 0
+        self._pids: list[int] | None = None
 
     def scheduling_strategy(self, index: int) -> Any:
         """Return where actor ``index`` runs; Ray's default placement here."""
@@ -221,11 +222,16 @@ class InvokerPool:
         ).remote(self.connection_limit, self.ledger_name)
 
     def wait_ready(self, timeout_s: float = 120.0) -> list[int]:
-        """Block until every actor has started; return their process ids."""
-        pids: list[int] = ray.get(
-            [actor.ready.remote() for actor in self.actors], timeout=timeout_s
-        )
-        return pids
+        """Block until every actor has started; return their process ids.
+
+        After the first success the ids are remembered and returned at once;
+        Ray restarts actors that die later.
+        """
+        if self._pids is None:
+            self._pids = ray.get(
+                [actor.ready.remote() for actor in self.actors], timeout=timeout_s
+            )
+        return self._pids
 
     def next_actor(self) -> Any:
         actor = self.actors[self._next % self.size]

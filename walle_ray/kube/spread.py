@@ -71,6 +71,7 @@ class SpreadInvokerPool(InvokerPool):
             for index in misplaced:
                 ray.kill(self.actors[index])
                 self.actors[index] = self.create_actor(index, generation)
+            self._pids = None  # the replacements have not started yet
         logger.warning(
             "%d of %d invoker actors still run off their target nodes after "
             "%d attempts",

@@ -14,6 +14,7 @@ actors without passing through the driver.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -191,10 +192,17 @@ class Run:
             (self._name_of[ref] for ref in done), key=self._position.__getitem__
         )
         by_name = {self._name_of[ref]: ref for ref in done}
+        # One ray.get for the whole batch; a failed call makes it raise, and
+        # then each result is fetched on its own to find which one failed.
+        fetched: dict[str, TaskResult] = {}
+        with contextlib.suppress(ray.exceptions.RayError):
+            fetched = dict(
+                zip(names, ray.get([by_name[n] for n in names]), strict=True)
+            )
         finished = []
         for name in names:
             try:
-                result: TaskResult = ray.get(by_name[name])
+                result = fetched.get(name) or ray.get(by_name[name])
             except ray.exceptions.TaskCancelledError:
                 continue
             except ray.exceptions.RayError as exc:
