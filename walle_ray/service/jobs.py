@@ -8,11 +8,13 @@ entrypoint printed once the job ends.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shlex
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +65,12 @@ class JobRequest:
         return shlex.join(words)
 
 
+AGENT_WAIT_S = 60.0
+"""How long submission waits for the job agent of a cluster that just started."""
+
+NO_AGENT = "No available agent to submit job"
+
+
 def stage_working_dir(request: JobRequest, into: Path) -> Path:
     """Copy the spec, and ``functions/`` beside it, into a new job folder."""
     folder = into / "walle-job"
@@ -94,12 +102,23 @@ async def run_job(
     submission_id = f"walle-{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory(prefix="walle-submit-") as tmp:
         folder = stage_working_dir(request, Path(tmp))
-        client.submit_job(
-            entrypoint=request.entrypoint(),
-            submission_id=submission_id,
-            runtime_env={"working_dir": str(folder)},
-            metadata={"walle.spec": request.spec_path.name},
-        )
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                client.submit_job(
+                    entrypoint=request.entrypoint(),
+                    submission_id=submission_id,
+                    runtime_env={"working_dir": str(folder)},
+                    metadata={"walle.spec": request.spec_path.name},
+                )
+                break
+            except RuntimeError as exc:
+                # A cluster that has just started answers 500 until its job
+                # agent is up.
+                if NO_AGENT not in str(exc) or time.monotonic() > deadline:
+                    raise
+                logger.info("no job agent on %s yet; retrying", address)
+                await asyncio.sleep(1.0)
     logger.info("submitted job %s to %s", submission_id, address)
     async for lines in client.tail_job_logs(submission_id):
         on_log(lines)

@@ -77,8 +77,10 @@ class _Run:
 class _StoreListener:
     """Forwards task events from the execution thread to the actor's loop.
 
-    Each event waits until the store has recorded it, so a task's success is
-    durable before the execution goes on.
+    A finished task waits until the store has recorded it, so a task's
+    success is durable before the execution goes on. A start event does not
+    wait: losing one only means the task shows as waiting until it ends, and
+    the store keeps a finish that arrives before its start.
     """
 
     def __init__(
@@ -92,10 +94,20 @@ class _StoreListener:
         self._loop = loop
 
     def task_started(self, name: str, at: float) -> None:
-        self._call(self._orchestrator._task_started(self._run, name, at))
+        coroutine = self._orchestrator._task_started(self._run, name, at)
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        future.add_done_callback(self._log_failure)
 
     def task_finished(self, result: TaskResult) -> None:
         self._call(self._orchestrator._task_finished(self._run, result))
+
+    def _log_failure(self, future: concurrent.futures.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            logger.error(
+                "execution %s: recording a task start failed: %s",
+                self._run.execution_id,
+                future.exception(),
+            )
 
     def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
