@@ -7,31 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import pytest
+from engine_helpers import MODES, run, statuses
 
 from walle_ray.control import ExecutionControl
-from walle_ray.engine import run_workflow
 from walle_ray.invoker import InvokerPool
-from walle_ray.results import ExecutionResult, ExecutionStatus, TaskStatus
-from walle_ray.spec import load_workflow
-
-MODES = ["sync", "batch", "full"]
+from walle_ray.results import ExecutionStatus, TaskStatus
 
 pytestmark = pytest.mark.usefixtures("ray_session")
-
-
-def run(
-    spec: str, mode: str, gateway: str, pool: InvokerPool, **kwargs: Any
-) -> ExecutionResult:
-    return run_workflow(
-        load_workflow(spec), mode=mode, gateway=gateway, pool=pool, **kwargs
-    )
-
-
-def statuses(result: ExecutionResult) -> dict[str, str]:
-    return {name: task.status.value for name, task in result.tasks.items()}
 
 
 MERGE_SPEC = """

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
+from engine_helpers import MODES, run, statuses
 
-from walle_ray.engine import run_workflow
 from walle_ray.invoker import InvokerPool
-from walle_ray.results import ExecutionResult, ExecutionStatus, TaskStatus
-from walle_ray.spec import load_workflow
-
-MODES = ["sync", "batch", "full"]
+from walle_ray.results import ExecutionStatus, TaskStatus
 
 # The original example DAG: task-3 after task-1 and task-2, task-4 after task-1,
 # with functions that take 50, 300, 100 and 200 ms.
@@ -27,18 +23,6 @@ tasks:
 IDEAL_S = {"sync": 0.65, "batch": 0.5, "full": 0.4}
 
 pytestmark = pytest.mark.usefixtures("ray_session")
-
-
-def run(
-    spec: str, mode: str, gateway: str, pool: Any, **kwargs: Any
-) -> ExecutionResult:
-    return run_workflow(
-        load_workflow(spec), mode=mode, gateway=gateway, pool=pool, **kwargs
-    )
-
-
-def statuses(result: ExecutionResult) -> dict[str, str]:
-    return {name: task.status.value for name, task in result.tasks.items()}
 
 
 def test_makespans_follow_the_modes(
