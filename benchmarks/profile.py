@@ -26,7 +26,7 @@ from pathlib import Path
 from benchmarks import engines
 from benchmarks import plan as plans
 from benchmarks.gateway_process import GatewayProcess
-from benchmarks.suite import POOL_SIZE, RAY_CPUS
+from benchmarks.suite import driver_node_pool, ray_init_target
 from benchmarks.workloads import Workload
 
 logger = logging.getLogger(__name__)
@@ -137,21 +137,18 @@ def main(argv: list[str] | None = None) -> None:
 
     import ray
 
-    from walle_ray.invoker.actor import InvokerPool
-
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"profile-{workload.id.replace('@', '-')}-{args.mode}"
     if args.concurrency > 1:
         stem += f"-c{args.concurrency}"
     with GatewayProcess() as gateway:
         ray.init(
-            address="local",
-            num_cpus=RAY_CPUS,
+            **ray_init_target(),
             include_dashboard=False,
             log_to_driver=False,
         )
         try:
-            pool = InvokerPool(POOL_SIZE, name_prefix="walle-profile-invoker")
+            pool = driver_node_pool("walle-profile-invoker")
             actor_pids = pool.wait_ready()
             walle = engines.walle_runner(workload, args.mode, gateway.url, pool)
             raw = engines.raw_ray_runner(workload, gateway.url, pool)

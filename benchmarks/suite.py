@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,41 @@ RAY_CPUS = 2
 # Seconds a runner subprocess may take beyond its workloads' budgets, for
 # starting its engine and shutting it down.
 RUNNER_SLACK_S = 180.0
+
+
+def ray_init_target(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the ``ray.init`` arguments that choose which cluster to use.
+
+    With ``RAY_ADDRESS`` set, the benchmarks join that cluster and use its
+    CPUs, since Ray rejects ``num_cpus`` when joining. Without it they start
+    a private instance of ``RAY_CPUS`` CPUs: ``address="local"`` never joins a
+    cluster that ``ray start`` runs elsewhere on the machine.
+    """
+    address = (os.environ if environ is None else environ).get("RAY_ADDRESS")
+    if address:
+        return {"address": address}
+    return {"address": "local", "num_cpus": RAY_CPUS}
+
+
+def driver_node_pool(name_prefix: str) -> Any:
+    """Start ``POOL_SIZE`` invoker actors pinned to the driver's node.
+
+    The suite's gateway listens on a loopback address in a subprocess of the
+    driver, so an invoker on another node of a joined cluster could not reach
+    it. Ray otherwise places actors that need no CPU on any node.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from walle_ray.invoker.actor import InvokerPool
+
+    node_id = ray.get_runtime_context().get_node_id()
+
+    class DriverNodePool(InvokerPool):
+        def scheduling_strategy(self, index: int) -> Any:
+            return NodeAffinitySchedulingStrategy(node_id, soft=False)
+
+    return DriverNodePool(POOL_SIZE, name_prefix=name_prefix)
 
 
 @dataclass
@@ -292,19 +328,15 @@ class Suite:
             return
         import ray
 
-        from walle_ray.invoker.actor import InvokerPool
-
-        # "local" starts a private cluster even when another one runs here.
         ray.init(
-            address="local",
-            num_cpus=RAY_CPUS,
+            **ray_init_target(),
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.WARNING,
             configure_logging=False,
         )
         try:
-            pool = InvokerPool(POOL_SIZE, name_prefix="walle-bench-invoker")
+            pool = driver_node_pool("walle-bench-invoker")
             pool.wait_ready()
             self.warm_up(gateway, pool)
             for workload in self.plan.workloads:

@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import workloads  # noqa: E402
 from benchmarks.plan import make_plan, quick_workloads  # noqa: E402
+from benchmarks.suite import RAY_CPUS, ray_init_target  # noqa: E402
 
 SUITE_TIMEOUT_S = 420
 WALLE_MODES = ("full", "batch", "sync")
@@ -58,6 +59,17 @@ def test_workflow_names_are_valid() -> None:
 def test_plan_rejects_unknown_section() -> None:
     with pytest.raises(ValueError, match="invalid --only name"):
         make_plan(quick=True, only={"fanout", "nonsense"}, runs=None)
+
+
+def test_ray_init_joins_ray_address() -> None:
+    target = ray_init_target({"RAY_ADDRESS": "10.0.0.5:6379"})
+    assert target == {"address": "10.0.0.5:6379"}
+
+
+def test_ray_init_local_without_address() -> None:
+    for environ in ({}, {"RAY_ADDRESS": ""}):
+        target = ray_init_target(environ)
+        assert target == {"address": "local", "num_cpus": RAY_CPUS}
 
 
 @pytest.fixture(scope="module")

@@ -69,8 +69,8 @@ def test_entrypoint_prints_new_results(app_dir: Path) -> None:
     assert sorted(results) == ["nested/rows.csv", "quick.json"]
     report = json.loads(results["quick.json"])
     assert report["args"] == ["--quick"]
-    # The benchmarks start their own Ray, so the job's address is dropped.
-    assert report["ray_address"] is None
+    # The benchmarks join the job's cluster, so its address passes through.
+    assert report["ray_address"] == "http://127.0.0.1:8265"
     assert results["nested/rows.csv"] == bytes(range(256))
 
 
