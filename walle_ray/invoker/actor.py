@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import uuid
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -55,9 +56,7 @@ class Invoker:
         # A name, not a handle: Ray cannot restart an actor whose constructor
         # arguments live in the object store and have gone out of scope.
         self._ledger: Any = ray.get_actor(ledger) if ledger is not None else None
-        self._restarted = ledger is not None and (
-            ray.get_runtime_context().was_current_actor_reconstructed
-        )
+        self._restarted = ledger is not None and _was_restarted()
         self._starts: list[tuple[str, str, float]] = []
         self._flusher: asyncio.Task[None] | None = None
         if self._restarted:
@@ -149,6 +148,15 @@ class Invoker:
 
 
 InvokerActor = ray.remote(Invoker)
+
+
+def _was_restarted() -> bool:
+    """Tell whether Ray restarted the actor this runs in."""
+    # Ray 2.60's property reads its own deprecated ``actor_id`` attribute and
+    # warns about it on every call.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 def summarize(result: TaskResult, limit_bytes: int = PREVIEW_LIMIT_BYTES) -> TaskResult:
