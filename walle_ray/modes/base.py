@@ -180,7 +180,18 @@ class Run:
             timeout = POLL_INTERVAL_S
             if self._deadline is not None:
                 timeout = max(0.0, min(timeout, self._deadline - time.time()))
-            done, pending = ray.wait(pending, num_returns=len(pending), timeout=timeout)
+            if until_all:
+                done, pending = ray.wait(
+                    pending, num_returns=len(pending), timeout=timeout
+                )
+            else:
+                # Return on the first result, with any others already in.
+                done, pending = ray.wait(pending, num_returns=1, timeout=timeout)
+                if done and pending:
+                    more, pending = ray.wait(
+                        pending, num_returns=len(pending), timeout=0
+                    )
+                    done += more
             if done:
                 finished.extend(self._record(done))
                 if not until_all:
