@@ -1,10 +1,12 @@
 """Executions per second through the Serve HTTP API, when it is available.
 
 The Walle Serve application runs on the suite's Ray instance with a SQLite
-database in a temporary folder and the suite's gateway. Each client starts
-an execution with ``POST /api/workflows/{name}/executions`` and polls
-``GET /api/executions/{id}`` until the execution is final, so a latency
-includes up to one polling interval.
+database in a temporary folder and the suite's gateway. Each client runs an
+execution with one request to the workflow's synchronous HTTP trigger
+(``POST /api/triggers/{name}/bench``), which answers when the execution has
+ended, as a user waiting for a result would call it. Only when the trigger
+answers 202 (its wait ran out) does the client poll
+``GET /api/executions/{id}``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ STARTUP_TIMEOUT_S = 180.0
 EXECUTION_TIMEOUT_S = 120.0
 FINAL_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED"})
 ORCHESTRATOR_NAME = "walle-bench-orchestrator"
+TRIGGER = "bench"
 
 
 def _free_port() -> int:
@@ -90,7 +93,9 @@ def _stop_serve(config: Any) -> None:
 async def _measure(url: str, levels: list[ThroughputLevel]) -> list[dict[str, Any]]:
     workload = throughput_workload()
     workflow = workload.to_workflow()
-    spec = yaml.safe_dump(workflow.model_dump(mode="json", exclude_defaults=True))
+    document = workflow.model_dump(mode="json", exclude_defaults=True)
+    document["triggers"] = [{"type": "http", "name": TRIGGER, "async": False}]
+    spec = yaml.safe_dump(document)
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
@@ -130,14 +135,17 @@ async def _wait_healthy(http: aiohttp.ClientSession, url: str) -> None:
 
 
 async def _run_execution(http: aiohttp.ClientSession, url: str, name: str) -> None:
-    """Start one execution and poll until it is final; raise unless SUCCESS."""
-    async with http.post(
-        f"{url}/api/workflows/{name}/executions", json={"mode": "full"}
-    ) as response:
+    """Run one execution through the sync trigger; raise unless it succeeds."""
+    async with http.post(f"{url}/api/triggers/{name}/{TRIGGER}", json={}) as response:
         body = await response.json(content_type=None)
         if response.status >= 300:
             raise RuntimeError(f"starting an execution failed: {body}")
-    execution_id = body.get("execution_id") or body["execution"]["execution_id"]
+    execution = body.get("execution", body)
+    execution_id = execution["execution_id"]
+    if response.status == 200:
+        if execution.get("status") != "SUCCESS":
+            raise RuntimeError(f"execution {execution_id} ended {execution}")
+        return
     deadline = time.monotonic() + EXECUTION_TIMEOUT_S
     while True:
         await asyncio.sleep(POLL_INTERVAL_S)
