@@ -99,8 +99,10 @@ def test_function_task_uses_local_gateway(client: httpx.Client) -> None:
         (b'{"mode": "turbo"}', 422, "invalid mode 'turbo'"),
         (b'{"inputs": 1}', 422, "unknown fields inputs"),
         (b"[1, 2]", 422, "JSON object"),
+        (b'{"input": NaN}', 400, "NaN is not a JSON number"),
+        (b'{"input": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "nested too deeply"),
     ],
-    ids=["bad-json", "bad-mode", "unknown-field", "not-object"],
+    ids=["bad-json", "bad-mode", "unknown-field", "not-object", "nan", "deep"],
 )
 def test_start_execution_bad_input(
     client: httpx.Client,

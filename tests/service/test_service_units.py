@@ -63,6 +63,31 @@ def test_execution_request_defaults_and_checks() -> None:
         bodies.execution_request(b'{"mode": 3}')
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"input": NaN}', "NaN is not a JSON number"),
+        (b'{"input": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"input": 1e999}', "number 1e999 is out of range"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+    ids=["nan", "infinity", "overflow", "deep"],
+)
+def test_parse_json_rejects_non_json(body: bytes, message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        bodies.parse_json(body)
+    with pytest.raises(InvalidRequestError, match=message):
+        bodies.trigger_input(body, "application/json")
+
+
+def test_parse_json_keeps_large_numbers() -> None:
+    assert bodies.parse_json(b"[1.5e300, -2, 123456789012345678901234567890]") == [
+        1.5e300,
+        -2,
+        123456789012345678901234567890,
+    ]
+
+
 def test_trigger_input_by_content_type() -> None:
     assert bodies.trigger_input(b'{"a": 1}', "application/json") == {"a": 1}
     assert bodies.trigger_input(b'{"a": 1}', "application/cloudevents+json") == {"a": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,13 +38,37 @@ def decode_text(body: bytes) -> str:
         ) from None
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; send a finite number or null")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(
+            f"number {text[:40]} is out of range; send a finite number or a string"
+        )
+    return value
+
+
 def parse_json(body: bytes) -> Any:
-    """Parse a JSON body; an empty body is None."""
+    """Parse a strict JSON body; an empty body is None.
+
+    ``NaN``, ``Infinity`` and numbers that overflow a float are rejected,
+    because they cannot be stored or returned as JSON.
+    """
     text = decode_text(body)
     if not text.strip():
         return None
     try:
-        return json.loads(text)
+        return json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except RecursionError:
+        raise InvalidRequestError(
+            "invalid JSON body: arrays and objects are nested too deeply; "
+            "send a flatter document"
+        ) from None
     except ValueError as exc:
         raise InvalidRequestError(f"invalid JSON body: {exc}") from None
 
