@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import (
     FileResponse,
@@ -21,6 +22,7 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from ray import serve
 from ray.serve.deployment import Application
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from walle_ray.service import (
@@ -41,6 +43,8 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DOCS_ASSETS = "/docs/assets"
 MAX_ONGOING_REQUESTS = 1000
+# The largest offset that SQLite and PostgreSQL accept, a signed 64-bit integer.
+MAX_OFFSET = 2**63 - 1
 
 YAML_BODY = {
     "requestBody": {
@@ -99,6 +103,52 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     if exc.status >= 500:
         logger.warning("%s %s failed: %s", request.method, request.url.path, exc)
     return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(
+    request: Request, exc: RequestValidationError
+) -> JSONResponse:
+    """Report invalid path or query parameters in the API's error format."""
+    problems = []
+    fields = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        name = location[-1] if location else "request"
+        where = location[0] if len(location) > 1 else "parameter"
+        fields.append(name)
+        problems.append(
+            f"invalid {where} parameter {name}={error.get('input')!r}: "
+            f"{error.get('msg', 'invalid value')}"
+        )
+    return JSONResponse(
+        {"error": "; ".join(problems), "fields": fields}, status_code=422
+    )
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Report routing errors, such as 405, as ``{"error": ...}`` like the rest."""
+    message = f"{exc.detail}: {request.method} {request.url.path}"
+    allowed = (exc.headers or {}).get("Allow")
+    if allowed:
+        message += f"; allowed methods: {allowed}"
+    return JSONResponse(
+        {"error": message}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+@api.exception_handler(Exception)
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """Return a JSON 500 without a traceback; the traceback goes to the log."""
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {
+            "error": f"internal error while handling {request.method} "
+            f"{request.url.path}; the server log has the details"
+        },
+        status_code=500,
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -281,7 +331,7 @@ class WalleApi:
         name: str,
         status: str | None = None,
         limit: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> dict[str, Any]:
         """List a workflow's executions, newest first."""
         return await self.service.list_executions(

@@ -176,6 +176,41 @@ def test_list_executions_pages_and_filters(
     assert zero.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("params", "field", "value"),
+    [
+        ({"limit": "-1"}, "limit", "'-1'"),
+        ({"limit": "100000"}, "limit", "'100000'"),
+        ({"limit": "abc"}, "limit", "'abc'"),
+        ({"offset": "-5"}, "offset", "'-5'"),
+        ({"offset": str(2**63)}, "offset", repr(str(2**63))),
+        ({"offset": "9" * 30}, "offset", repr("9" * 30)),
+    ],
+    ids=["negative", "huge-limit", "text", "negative-offset", "offset-2-63", "30"],
+)
+def test_list_executions_bad_paging(
+    client: httpx.Client,
+    counting_server: CountingServer,
+    params: dict[str, str],
+    field: str,
+    value: str,
+) -> None:
+    name = unique("paging")
+    put_workflow(client, name, chain_spec(counting_server, name))
+    response = client.get(f"/api/workflows/{name}/executions", params=params)
+    assert response.status_code == 422
+    body = response.json()
+    assert f"{field}={value}" in body["error"]
+    assert body["fields"] == [field]
+
+
+def test_wrong_method_is_json_405(client: httpx.Client) -> None:
+    response = client.patch("/api/workflows/anything")
+    assert response.status_code == 405
+    assert "PATCH /api/workflows/anything" in response.json()["error"]
+    assert "PUT" in response.headers["allow"]
+
+
 def test_idempotency_key_returns_same_execution(
     client: httpx.Client, counting_server: CountingServer
 ) -> None:
