@@ -195,9 +195,11 @@ def static_file(path: str) -> Path:
     """Resolve a dashboard path to a file in ``STATIC_DIR``.
 
     Paths without a file fall back to ``index.html``, so client-side routes
-    work. Raises ``NotFoundError`` when the path leaves the folder or no
-    dashboard is installed.
+    work. Raises ``NotFoundError`` when the path leaves the folder, contains
+    a NUL byte, or no dashboard is installed.
     """
+    if "\0" in path:
+        raise NotFoundError("invalid path: a path cannot contain a NUL byte (%00)")
     root = STATIC_DIR.resolve()
     candidate = (root / path).resolve() if path else root
     if not candidate.is_relative_to(root):

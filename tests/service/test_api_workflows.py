@@ -198,6 +198,26 @@ def test_unknown_api_path_is_404(client: httpx.Client) -> None:
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/..%2F..%2Fetc/passwd",
+        "/..%2F..%2Fpyproject.toml",
+        "/%2e%2e/%2e%2e/pyproject.toml",
+        "/css/..%2F..%2F..%2Fpyproject.toml",
+        "/docs/assets/..%2F..%2F..%2Fpyproject.toml",
+        "/a%00b",
+        "/%00",
+    ],
+)
+def test_static_path_traversal_is_404(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "error" in response.json()
+    assert "[project]" not in response.text
+    assert "root:" not in response.text
+
+
 def test_docs_load_without_internet(client: httpx.Client) -> None:
     page = client.get("/docs")
     assert page.status_code == 200
