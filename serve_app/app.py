@@ -319,7 +319,9 @@ class WalleApi:
             name,
             mode=parsed.mode,
             input=parsed.input,
-            idempotency_key=request.headers.get("idempotency-key"),
+            idempotency_key=bodies.check_idempotency_key(
+                request.headers.get("idempotency-key")
+            ),
         )
         return JSONResponse(
             started.execution,
@@ -401,7 +403,9 @@ class WalleApi:
             trigger,
             input=execution_input,
             mode=bodies.check_mode(mode),
-            idempotency_key=request.headers.get("idempotency-key"),
+            idempotency_key=bodies.check_idempotency_key(
+                request.headers.get("idempotency-key")
+            ),
         )
         return JSONResponse(
             started.execution,

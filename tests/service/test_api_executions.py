@@ -233,6 +233,25 @@ def test_idempotency_key_returns_same_execution(
     assert listed["total"] == 1
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("", "it is empty"), ("k" * 1000, "it has 1000 characters")],
+    ids=["empty", "long"],
+)
+def test_invalid_idempotency_key_is_422(
+    client: httpx.Client, counting_server: CountingServer, key: str, message: str
+) -> None:
+    name = unique("badkey")
+    put_workflow(client, name, chain_spec(counting_server, name))
+    response = client.post(
+        f"/api/workflows/{name}/executions", json={}, headers={"Idempotency-Key": key}
+    )
+    assert response.status_code == 422
+    assert message in response.json()["error"]
+    listed = client.get(f"/api/workflows/{name}/executions").json()
+    assert listed["total"] == 0
+
+
 def trigger_spec(server: CountingServer, key: str, run_async: bool, path: str) -> str:
     flag = "true" if run_async else "false"
     return f"""\
@@ -328,6 +347,11 @@ def test_trigger_bad_requests(
     assert bad_json.status_code == 400
     bad_mode = client.post(f"/api/triggers/{name}/hook?mode=fast", json={})
     assert bad_mode.status_code == 422
+    long_key = client.post(
+        f"/api/triggers/{name}/hook", json={}, headers={"Idempotency-Key": "k" * 300}
+    )
+    assert long_key.status_code == 422
+    assert "Idempotency-Key" in long_key.json()["error"]
     listed = client.get(f"/api/workflows/{name}/executions").json()
     assert listed["total"] == 0
 

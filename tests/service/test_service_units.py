@@ -88,6 +88,15 @@ def test_parse_json_keeps_large_numbers() -> None:
     ]
 
 
+def test_check_idempotency_key() -> None:
+    assert bodies.check_idempotency_key(None) is None
+    assert bodies.check_idempotency_key("k" * 255) == "k" * 255
+    with pytest.raises(UnprocessableError, match="it is empty"):
+        bodies.check_idempotency_key("")
+    with pytest.raises(UnprocessableError, match="it has 256 characters"):
+        bodies.check_idempotency_key("k" * 256)
+
+
 def test_trigger_input_by_content_type() -> None:
     assert bodies.trigger_input(b'{"a": 1}', "application/json") == {"a": 1}
     assert bodies.trigger_input(b'{"a": 1}', "application/cloudevents+json") == {"a": 1}

@@ -13,6 +13,7 @@ from walle_ray.service.errors import (
     UnprocessableError,
     UnsupportedMediaTypeError,
 )
+from walle_ray.store.schema import IDEMPOTENCY_KEY_LENGTH
 
 YAML_TYPES = frozenset(
     {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
@@ -119,6 +120,26 @@ def check_mode(mode: str | None) -> str:
             field="mode",
         )
     return mode
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """Return an ``Idempotency-Key`` header value; raise 422 if it is invalid."""
+    if key is None:
+        return None
+    if not key:
+        raise UnprocessableError(
+            "invalid Idempotency-Key header: it is empty; send 1 to "
+            f"{IDEMPOTENCY_KEY_LENGTH} characters or leave the header out",
+            field="Idempotency-Key",
+        )
+    if len(key) > IDEMPOTENCY_KEY_LENGTH:
+        raise UnprocessableError(
+            f"invalid Idempotency-Key header {key[:40]!r}...: it has {len(key)} "
+            f"characters, at most {IDEMPOTENCY_KEY_LENGTH} are allowed; send a "
+            "shorter key, such as a hash of it",
+            field="Idempotency-Key",
+        )
+    return key
 
 
 def execution_request(body: bytes) -> ExecutionRequest:
