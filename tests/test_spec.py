@@ -219,6 +219,8 @@ def test_invalid_task_fields(task: str, expected: str) -> None:
     [
         ("- a\n- b\n", "not a mapping"),
         ("just a string\n", "not a mapping"),
+        ("42\n", "document 1 is an int, not a mapping"),
+        ("- a\n", "document 1 is a list, not a mapping"),
         ("", "contains no workflow"),
         ("name: w\ntasks: [{name: a, url: 'http://h'}\n", "invalid YAML"),
         ("name: w\nname: v\ntasks: []\n", "duplicate key 'name'"),

@@ -499,7 +499,9 @@ def _validate_document(
 ) -> tuple[Workflow | None, list[SpecIssue]]:
     data = document.data
     if not isinstance(data, dict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
+        type_name = type(data).__name__
+        article = "an" if type_name[0] in "aeiou" else "a"
+        kind = "empty" if data is None else f"{article} {type_name}"
         return None, [
             SpecIssue(
                 f"document {document.index + 1} is {kind}, not a mapping: a "
