@@ -3,7 +3,7 @@
 The Walle Serve application runs on the suite's Ray instance with a SQLite
 database in a temporary folder and the suite's gateway. Each client runs an
 execution with one request to the workflow's synchronous HTTP trigger
-(``POST /api/triggers/{name}/bench``), which answers when the execution has
+(``POST /api/triggers/{name}/bench``), which responds when the execution has
 ended, as a user waiting for a result would call it. Only when the trigger
 answers 202 (its wait ran out) does the client poll
 ``GET /api/executions/{id}``.

@@ -275,7 +275,7 @@ tasks:
     each = result.tasks["each"]
     assert each.status is TaskStatus.ERROR
     assert each.items is not None
-    # fail answers 400 and 500 as requested and rejects 200 with a 400.
+    # fail returns 400 and 500 as requested and rejects 200 with a 400.
     assert (each.items.total, each.items.failed) == (3, 3)
     assert each.error is not None and "3 of 3 items failed" in each.error
 

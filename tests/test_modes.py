@@ -46,7 +46,7 @@ def test_makespans_follow_the_modes(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_full_mode_starts_task_4_before_task_2_ends(
+def test_task_4_start_by_mode(
     mode: str, gateway_url: str, invoker_pool: InvokerPool
 ) -> None:
     result = run(EXAMPLE_SPEC, mode, gateway_url, invoker_pool)

@@ -80,7 +80,7 @@ def test_early_decisions_never_change(rule: TriggerRule) -> None:
     """An early decision runs the task exactly when the final one would.
 
     The one allowed difference: a task blocked by a skipped upstream before
-    any upstream failed ends SKIPPED where waiting would have said ABORT.
+    any upstream failed ends SKIPPED where waiting would have given ABORT.
     """
     for outcomes in itertools.product(OUTCOMES, repeat=3):
         final = expected(rule, outcomes)

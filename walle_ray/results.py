@@ -95,7 +95,7 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class ItemCounts:
-    """How the items of a ``for_each`` task ended."""
+    """Counts of the items of a ``for_each`` task by outcome."""
 
     total: int
     succeeded: int
@@ -110,7 +110,7 @@ class TaskResult:
     """Final record of one task: its status, attempts and output.
 
     ``started_at`` is None for a task that never ran (``ABORT``, ``SKIPPED``).
-    ``error`` says why a task did not succeed, including why it was skipped.
+    ``error`` gives the reason a task did not succeed, including why it was skipped.
     ``items`` is set for ``for_each`` tasks only. ``input`` is the request
     body sent after rendering templates (a list of bodies for ``for_each``).
     """

@@ -381,7 +381,7 @@ class Workflow(_SpecModel):
 
 
 def _check_templates(value: JsonValue) -> None:
-    """Raise ``ValueError`` if a string in ``value`` holds an invalid template."""
+    """Raise ``ValueError`` if a string in ``value`` contains an invalid template."""
     try:
         template_paths(value)
     except ExpressionError as exc:

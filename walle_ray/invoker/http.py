@@ -54,7 +54,7 @@ class TaskCall:
 
 @dataclass(slots=True)
 class _Outcome:
-    """What one attempt produced, before it becomes an ``Attempt`` record."""
+    """The result of one attempt, before it becomes an ``Attempt`` record."""
 
     status_code: int | None = None
     body: bytes = b""

@@ -203,8 +203,8 @@ class Run:
             (self._name_of[ref] for ref in done), key=self._position.__getitem__
         )
         by_name = {self._name_of[ref]: ref for ref in done}
-        # One ray.get for the whole batch; a failed call makes it raise, and
-        # then each result is fetched on its own to find which one failed.
+        # One ray.get fetches the whole batch. A failed call makes it raise,
+        # so then each result is fetched on its own to find which one failed.
         fetched: dict[str, TaskResult] = {}
         with contextlib.suppress(ray.exceptions.RayError):
             fetched = dict(

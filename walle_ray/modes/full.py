@@ -50,7 +50,12 @@ def run_full(run: Run) -> None:
 
 def _count(run: Run, counts: dict[str, list[int]], name: str) -> None:
     status = run.results[name].status
-    slot = 0 if status is TaskStatus.SUCCESS else 1 if status.is_failure else 2
+    if status is TaskStatus.SUCCESS:
+        slot = 0
+    elif status.is_failure:
+        slot = 1
+    else:
+        slot = 2
     for child in run.plan.dag.dependents[name]:
         counts[child][slot] += 1
 

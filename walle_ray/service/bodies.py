@@ -104,7 +104,7 @@ def spec_text(body: bytes, content_type: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRequest:
-    """What a client asks for when it starts an execution."""
+    """The fields of a request that starts an execution."""
 
     input: Any = None
     mode: str = DEFAULT_MODE

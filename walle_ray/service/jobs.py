@@ -43,7 +43,7 @@ class JobOutputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class JobRequest:
-    """What to run: a spec file and the ``walle run`` options for it."""
+    """A job to submit: a spec file and the ``walle run`` options for it."""
 
     spec_path: Path
     mode: str | None = None
@@ -113,7 +113,7 @@ async def run_job(
                 )
                 break
             except RuntimeError as exc:
-                # A cluster that has just started answers 500 until its job
+                # A cluster that has just started returns 500 until its job
                 # agent is up.
                 if NO_AGENT not in str(exc) or time.monotonic() > deadline:
                     raise
