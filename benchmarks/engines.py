@@ -22,6 +22,7 @@ import ray
 from benchmarks.workloads import Workload
 from walle_ray.engine import build_plan, run_workflow
 from walle_ray.invoker.actor import InvokerPool
+from walle_ray.modes.base import input_argument
 from walle_ray.results import ExecutionStatus
 from walle_ray.spec import Workflow
 
@@ -81,17 +82,17 @@ def _actor_submitter(plan: Any) -> Submit:
     The submitter returns the reference of the task's result, which the
     downstream calls receive as arguments. Two call signatures of
     ``Invoker.run`` are supported: ``run(call, *upstream)`` returning one
-    result, and ``run(step, input, upstream_refs, context, *upstream)``
+    result, and ``run(step, input, context, *upstream)``
     returning a summary and the full result.
     """
     calls = getattr(plan, "calls", None)
     if calls is not None:
         return lambda actor, name, upstream: actor.run.remote(calls[name], *upstream)
     steps = plan.steps
-    input_ref = ray.put(plan.input)
+    input_arg = input_argument(plan.input)
 
     def submit(actor: Any, name: str, upstream: list[Any]) -> Any:
-        summary, _full = actor.run.remote(steps[name], input_ref, None, {}, *upstream)
+        summary, _full = actor.run.remote(steps[name], input_arg, {}, *upstream)
         return summary
 
     return submit

@@ -10,6 +10,7 @@ import ray
 
 from walle_ray.engine import run_workflow
 from walle_ray.invoker import InvokerPool
+from walle_ray.invoker.actor import FORGET_BATCH
 from walle_ray.invoker.ledger import LOST_ATTEMPT_ERROR
 from walle_ray.results import ExecutionStatus
 from walle_ray.spec import load_workflow
@@ -54,3 +55,19 @@ def test_killed_invoker_attempt_recorded(
     assert slow.attempts[1].status_code == 200
     assert result.tasks["after"].output == {"from": 1.5}
     assert len(result.tasks["after"].attempts) == 1
+
+
+def test_ledger_forgets_ended_executions_in_batches(
+    single_pool: InvokerPool,
+) -> None:
+    ledger = single_pool.ledger
+    ids = [f"ended-{i}" for i in range(FORGET_BATCH)]
+    ray.get(ledger.record.remote([(i, "task", 1.0) for i in [*ids, "running"]]))
+    for execution_id in ids[:-1]:
+        single_pool.forget(execution_id)
+    # Below the batch size and within the interval, nothing is sent yet.
+    assert ray.get(ledger.started.remote(ids[0], "task")) == [1.0]
+    single_pool.forget(ids[-1])
+    for execution_id in ids:
+        assert ray.get(ledger.started.remote(execution_id, "task")) == []
+    assert ray.get(ledger.started.remote("running", "task")) == [1.0]

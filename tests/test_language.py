@@ -93,6 +93,34 @@ tasks:
     assert c.status is TaskStatus.SUCCESS
 
 
+def test_tasks_after_an_aborted_join_run_without_waiting(
+    gateway_url: str, invoker_pool: InvokerPool
+) -> None:
+    spec = """
+name: after-aborted-join
+tasks:
+- {name: b, function: fail, body: {status: 400}}
+- {name: c, function: sleep, body: {seconds: 1.5}}
+- {name: d, function: echo, body: {}, depends: [b, c]}
+- {name: e, function: echo, body: {}, depends: [d], trigger_rule: all_done}
+- {name: f, function: echo, body: {}, depends: [d, e], trigger_rule: all_done}
+"""
+    result = run(spec, "full", gateway_url, invoker_pool)
+    assert statuses(result) == {
+        "b": "ERROR",
+        "c": "SUCCESS",
+        "d": "ABORT",
+        "e": "SUCCESS",
+        "f": "SUCCESS",
+    }
+    c, e, f = result.tasks["c"], result.tasks["e"], result.tasks["f"]
+    assert c.ended_at is not None and e.started_at is not None
+    assert f.ended_at is not None
+    # d is decided on b's failure, so e and f need not wait for c.
+    assert f.ended_at < c.ended_at - 0.5
+    assert e.started_at < c.ended_at - 0.5
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_join_after_skipped_branch(
     mode: str, gateway_url: str, invoker_pool: InvokerPool

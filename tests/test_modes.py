@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
 import uuid
 
 import pytest
+import ray
 from engine_helpers import MODES, run, statuses
 
 from walle_ray.invoker import InvokerPool
+from walle_ray.modes.base import INLINE_INPUT_BYTES, input_argument
 from walle_ray.results import ExecutionStatus, TaskStatus
 
 # The original example DAG: task-3 after task-1 and task-2, task-4 after task-1,
@@ -155,6 +158,34 @@ tasks:
     result = run(spec, "full", gateway_url, invoker_pool, input={"order": 7})
     assert result.tasks["uses-input"].output == {"order": 7}
     assert result.tasks["own-body"].output == {"mine": True}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_large_input_reaches_every_task(
+    mode: str, gateway_url: str, invoker_pool: InvokerPool
+) -> None:
+    # Larger than what each call carries by value, so it travels by reference.
+    payload = {"rows": [f"{i:04d}" + "x" * 100 for i in range(300)]}
+    assert len(pickle.dumps(payload)) > INLINE_INPUT_BYTES
+    spec = """
+name: large-input
+tasks:
+- {name: first, function: echo}
+- {name: second, function: echo, depends: [first]}
+"""
+    result = run(spec, mode, gateway_url, invoker_pool, input=payload)
+    assert result.status is ExecutionStatus.SUCCESS
+    assert result.tasks["first"].output == payload
+    assert result.tasks["second"].output == payload
+
+
+def test_small_input_goes_by_value_and_large_by_reference() -> None:
+    assert input_argument(None) is None
+    assert input_argument({"order": 7}) == {"order": 7}
+    assert input_argument("x" * 100) == "x" * 100
+    assert isinstance(input_argument("x" * (INLINE_INPUT_BYTES + 1)), ray.ObjectRef)
+    rows = [f"{i:04d}" + "x" * 100 for i in range(300)]
+    assert isinstance(input_argument({"rows": rows}), ray.ObjectRef)
 
 
 def test_execution_timestamps(gateway_url: str, invoker_pool: InvokerPool) -> None:

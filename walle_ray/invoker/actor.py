@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -38,6 +39,11 @@ logger = logging.getLogger(__name__)
 # the sockets actually open.
 MAX_CONCURRENT_CALLS = 10_000
 CONNECTION_LIMIT = 1_000
+
+# Ended executions the pool collects before it tells the ledger, and the
+# longest it waits to do so.
+FORGET_BATCH = 256
+FORGET_INTERVAL_S = 1.0
 
 
 class Invoker:
@@ -85,24 +91,22 @@ class Invoker:
         self,
         step: TaskStep,
         input: Any,
-        upstream_refs: list[Any] | None,
         context: dict[str, Any],
         *upstream: TaskResult,
     ) -> tuple[TaskResult, TaskResult]:
         """Run one task; return its summary and its full result.
 
-        Its dependencies arrive either resolved in ``upstream`` or, when
-        ``upstream_refs`` is set, as references awaited here one by one so the
-        trigger rule is decided as early as possible. ``context`` maps the
-        tasks that templates read to references of their full results. The
-        summary carries the output capped for records and display.
+        ``upstream`` holds the results of the dependencies that decide the
+        task's trigger rule, resolved by Ray before the call. ``context``
+        maps the tasks that templates read to references of their full
+        results. The summary carries the output capped for records and
+        display.
         """
-        waits = upstream if upstream_refs is None else upstream_refs
         result = await run_step(
             self._get_session(),
             step,
             input,
-            waits,
+            upstream,
             context,
             call_function=self._invoke if self._ledger is not None else invoke,
         )
@@ -210,6 +214,9 @@ class InvokerPool:
         self.actors: list[Any] = [self.create_actor(i) for i in range(self.size)]
         self._next = 0
         self._pids: list[int] | None = None
+        self._ended: list[str] = []
+        self._first_ended_at = 0.0
+        self._forget_lock = threading.Lock()
 
     def scheduling_strategy(self, index: int) -> Any:
         """Return where actor ``index`` runs; Ray's default placement here."""
@@ -247,8 +254,25 @@ class InvokerPool:
         return actor
 
     def forget(self, execution_id: str) -> None:
-        """Drop the ledger's record of an execution that has ended."""
-        self.ledger.forget.remote(execution_id)
+        """Drop the ledger's record of an execution that has ended.
+
+        Ended executions are sent to the ledger in batches of up to
+        ``FORGET_BATCH``, so that many short executions cost one actor call
+        between them. A batch is sent when it is full, or with the first
+        execution that ends ``FORGET_INTERVAL_S`` after the batch's first.
+        """
+        with self._forget_lock:
+            now = time.monotonic()
+            if not self._ended:
+                self._first_ended_at = now
+            self._ended.append(execution_id)
+            if (
+                len(self._ended) < FORGET_BATCH
+                and now - self._first_ended_at < FORGET_INTERVAL_S
+            ):
+                return
+            ended, self._ended = self._ended, []
+        self.ledger.forget.remote(*ended)
 
     def shutdown(self) -> None:
         """Close the actors' sessions and end the actors."""

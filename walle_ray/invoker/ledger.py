@@ -52,9 +52,10 @@ class AttemptLedger:
         """Return the start times recorded for one call, oldest first."""
         return list(self._started.get(execution_id, {}).get(key, ()))
 
-    def forget(self, execution_id: str) -> None:
-        """Drop what was recorded for an execution that has ended."""
-        self._started.pop(execution_id, None)
+    def forget(self, *execution_ids: str) -> None:
+        """Drop what was recorded for executions that have ended."""
+        for execution_id in execution_ids:
+            self._started.pop(execution_id, None)
 
 
 LedgerActor = ray.remote(AttemptLedger)

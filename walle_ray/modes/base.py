@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from walle_ray.control import ExecutionControl
 from walle_ray.dag import Dag
 from walle_ray.invoker.actor import InvokerPool
 from walle_ray.invoker.step import TaskStep
+from walle_ray.outputs import is_truncated
 from walle_ray.results import TaskResult, TaskStatus
 from walle_ray.rules import Decision, blocked_result, decide
 
@@ -37,6 +39,9 @@ POLL_INTERVAL_S = 0.05
 
 CANCEL_GRACE_S = 5.0
 """How long a stopping run waits for cancelled calls to end."""
+
+INLINE_INPUT_BYTES = 16 * 1024
+"""Largest pickled execution input passed to each call by value."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ class Run:
         self.stop_reason: str | None = None
         self.timed_out = False
         self._name_of: dict[Any, str] = {}
-        self._input_ref = ray.put(plan.input)
+        self._input_arg = input_argument(plan.input)
         self._deadline = (
             time.time() + plan.timeout_s if plan.timeout_s is not None else None
         )
@@ -114,21 +119,19 @@ class Run:
             self.results[name] = result
             self.listener.task_finished(result)
 
-    def submit(self, name: str, *, await_upstream: bool = False) -> None:
+    def submit(self, name: str, *, upstream: list[str] | None = None) -> None:
         """Submit one task's call on the next invoker actor.
 
-        With ``await_upstream`` the actor receives its dependencies as
-        references and decides the trigger rule as each one ends. Otherwise
-        Ray resolves them before the call starts.
+        The call receives the references of its dependencies' results, or
+        of ``upstream`` only when given, and Ray resolves them before the
+        call starts.
         """
         step = self.plan.steps[name]
         context = {up: self.full_refs[up] for up in step.context_tasks}
-        upstream = [self.summary_refs[up] for up in step.depends]
-        actor = self.pool.next_actor()
-        if await_upstream:
-            refs = actor.run.remote(step, self._input_ref, upstream, context)
-        else:
-            refs = actor.run.remote(step, self._input_ref, None, context, *upstream)
+        names = step.depends if upstream is None else upstream
+        refs = self.pool.next_actor().run.remote(
+            step, self._input_arg, context, *[self.summary_refs[up] for up in names]
+        )
         self.summary_refs[name], self.full_refs[name] = refs
         self._name_of[refs[0]] = name
 
@@ -145,11 +148,19 @@ class Run:
         assert decision is not None, f"upstream of {name} has not finished"
         return decision
 
-    def block(self, name: str, decision: Decision) -> None:
-        """Record a task that its trigger rule keeps from running."""
+    def block(
+        self, name: str, decision: Decision, *, upstream: list[str] | None = None
+    ) -> None:
+        """Record a task that its trigger rule keeps from running.
+
+        ``upstream`` names the ended dependencies that decided it; by default
+        every dependency.
+        """
         step = self.plan.steps[name]
-        upstream = [self.results[up] for up in step.depends]
-        result = blocked_result(name, step.rule, decision, upstream)
+        names = step.depends if upstream is None else upstream
+        result = blocked_result(
+            name, step.rule, decision, [self.results[up] for up in names]
+        )
         # Downstream calls receive this result like any other upstream result.
         self.summary_refs[name] = self.full_refs[name] = ray.put(result)
         self.finish(result)
@@ -299,13 +310,14 @@ class Run:
         """Fetch the uncapped results of ``names`` into the driver.
 
         Tasks whose call did not return (cancelled, aborted) keep the result
-        the driver recorded.
+        the driver recorded, and so do tasks whose output was not capped: their
+        summary is their full result.
         """
         full = {name: self.results[name] for name in names if name in self.results}
         wanted = [
             name
             for name in full
-            if name in self.full_refs and full[name].output is not None
+            if name in self.full_refs and is_truncated(full[name].output)
         ]
         try:
             values = ray.get([self.full_refs[name] for name in wanted])
@@ -321,6 +333,24 @@ class Run:
 
 
 Mode = Callable[[Run], None]
+
+
+def input_argument(value: Any) -> Any:
+    """Return how the execution's input goes into each call: value or reference.
+
+    Ray copies a small argument into the call itself, which costs less than
+    a shared object that every invoker fetches; a large input is stored once
+    and passed by reference.
+    """
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        if not isinstance(value, str | bytes) or len(value) <= INLINE_INPUT_BYTES:
+            return value
+        return ray.put(value)
+    try:
+        size = len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # let Ray's serializer report what cannot be pickled
+        size = INLINE_INPUT_BYTES + 1
+    return value if size <= INLINE_INPUT_BYTES else ray.put(value)
 
 
 def invoker_failure(name: str, error: BaseException) -> TaskResult:

@@ -1,17 +1,22 @@
 """``full`` mode: each task starts the moment its trigger rule allows it.
 
-The whole DAG is submitted at once as Ray object references: each task is a
-call on an invoker actor that receives its upstream tasks' references, so
-dependencies resolve as futures with no round trip through the driver. A
-task with one dependency gets it as a resolved argument. A task with several
-gets their references and decides its trigger rule as each one ends, so a
-merge starts on the first success and an AND-join aborts on the first
-failure. The driver only watches results arrive.
+The DAG is submitted as Ray object references. A task with one dependency
+is submitted at once, with its upstream task's reference as an argument, so
+Ray starts it when that task ends, with no round trip through the Python
+driver; the invoker then applies its trigger rule. A task with several
+dependencies is decided in the driver, which counts the outcomes of its
+upstream tasks as their results arrive: the moment its rule can no longer
+change, the driver submits it with the results that decided it, or records
+it blocked. A merge therefore starts on its first success, and an AND-join
+aborts on the first failure. Deciding in the driver costs one actor call
+per task; handing the invoker references to wait on would make Ray track
+each of them as a borrowed reference, which costs more.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from walle_ray.modes.base import Run
 from walle_ray.results import TaskStatus
@@ -19,50 +24,104 @@ from walle_ray.rules import Decision, decide_counts
 
 
 def run_full(run: Run) -> None:
-    """Submit every task with its dependencies as futures, then collect."""
-    dag = run.plan.dag
-    run.reuse_results()
-    for name in dag.order:
-        if name not in run.results:
-            run.submit(name, await_upstream=len(dag.depends[name]) > 1)
-    # Outcomes of each task's ended upstream tasks, as counts of succeeded,
-    # failed and skipped, so a wide fan-in costs O(1) per finished task.
-    counts = {name: [0, 0, 0] for name in dag.order}
-    for name in run.results:
-        _count(run, counts, name)
-    now = time.time()
-    for name in dag.order:
-        if name not in run.results and _runs(run, counts, name):
-            run.mark_started(name, now)
+    """Submit every task as soon as it can be, then collect the results."""
+    full = _FullRun(run)
+    full.start()
     pending = run.outstanding()
     while pending and not run.stopped():
-        for name in run.collect(pending, until_all=False):
-            _count(run, counts, name)
-            for child in dag.dependents[name]:
-                if child in run.results or child in run.started:
-                    continue
-                if _runs(run, counts, child):
-                    run.mark_started(child)
+        full.finished(run.collect(pending, until_all=False))
         pending = run.outstanding()
     if run.stopped():
         run.stop()
 
 
-def _count(run: Run, counts: dict[str, list[int]], name: str) -> None:
-    status = run.results[name].status
-    if status is TaskStatus.SUCCESS:
-        slot = 0
-    elif status.is_failure:
-        slot = 1
-    else:
-        slot = 2
-    for child in run.plan.dag.dependents[name]:
-        counts[child][slot] += 1
+class _FullRun:
+    """What the driver knows of one ``full`` execution between results."""
 
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.dag = run.plan.dag
+        # Outcomes of each task's ended upstream tasks, as counts of
+        # succeeded, failed and skipped, so a wide fan-in costs O(1) per
+        # finished task.
+        self.counts = {name: [0, 0, 0] for name in self.dag.order}
+        # Tasks neither submitted nor decided yet.
+        self.waiting: set[str] = set()
 
-def _runs(run: Run, counts: dict[str, list[int]], name: str) -> bool:
-    """Tell whether the driver's view of upstream results lets ``name`` start."""
-    step = run.plan.steps[name]
-    succeeded, failed, skipped = counts[name]
-    decision = decide_counts(step.rule, succeeded, failed, skipped, len(step.depends))
-    return decision is Decision.RUN
+    def start(self) -> None:
+        run = self.run
+        run.reuse_results()
+        for name in run.results:
+            self._count(name)
+        self.waiting = {name for name in self.dag.order if name not in run.results}
+        now = time.time()
+        for name in self.dag.order:
+            if name in self.waiting:
+                self._advance([name])
+        for name in self.dag.order:
+            if name not in run.results and self._runs(name):
+                run.mark_started(name, now)
+
+    def finished(self, names: list[str]) -> None:
+        """Take in tasks whose results arrived; start what they allow."""
+        for name in names:
+            self._count(name)
+            self._advance(
+                [child for child in self.dag.dependents[name] if child in self.waiting]
+            )
+            self._mark_children(name)
+
+    def _mark_children(self, name: str) -> None:
+        """Report the start of dependents that ``name``'s result lets run."""
+        run = self.run
+        for child in self.dag.dependents[name]:
+            started = child in run.results or child in run.started
+            if not started and self._runs(child):
+                run.mark_started(child)
+
+    def _advance(self, names: list[str]) -> None:
+        """Submit or block each waiting task that can be, then its dependents."""
+        queue = deque(names)
+        while queue:
+            name = queue.popleft()
+            if name not in self.waiting:
+                continue
+            depends = self.dag.depends[name]
+            if len(depends) <= 1:
+                if any(up not in self.run.summary_refs for up in depends):
+                    continue
+                self.run.submit(name)
+            else:
+                decision = self._decision(name)
+                if decision is None:
+                    continue
+                ended = [up for up in depends if up in self.run.results]
+                if decision is Decision.RUN:
+                    self.run.mark_started(name)
+                    self.run.submit(name, upstream=ended)
+                else:
+                    self.run.block(name, decision, upstream=ended)
+                    self._count(name)
+                    self._mark_children(name)
+            self.waiting.discard(name)
+            queue.extend(c for c in self.dag.dependents[name] if c in self.waiting)
+
+    def _count(self, name: str) -> None:
+        status = self.run.results[name].status
+        if status is TaskStatus.SUCCESS:
+            slot = 0
+        elif status.is_failure:
+            slot = 1
+        else:
+            slot = 2
+        for child in self.dag.dependents[name]:
+            self.counts[child][slot] += 1
+
+    def _decision(self, name: str) -> Decision | None:
+        step = self.run.plan.steps[name]
+        succeeded, failed, skipped = self.counts[name]
+        return decide_counts(step.rule, succeeded, failed, skipped, len(step.depends))
+
+    def _runs(self, name: str) -> bool:
+        """Tell whether the driver's view of upstream results lets ``name`` start."""
+        return self._decision(name) is Decision.RUN
