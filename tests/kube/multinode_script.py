@@ -29,6 +29,7 @@ from walle_ray.spec import load_workflow
 PARALLEL_TASKS = 6
 SLEEP_S = 6.0
 POOL_SIZE = 3
+EXECUTION_ID = "spread-across-nodes-1"
 
 # Fast node-failure detection: the GCS marks a silent raylet dead after
 # about three one-second health checks instead of the default half minute.
@@ -138,6 +139,7 @@ def run_with_node_loss(
                 mode="full",
                 gateway=gateway_url,
                 pool=pool,
+                execution_id=EXECUTION_ID,
             )
         except BaseException as exc:  # reported to the test as text
             holder["result"] = exc
@@ -152,6 +154,16 @@ def run_with_node_loss(
         if time.monotonic() > deadline:
             raise TimeoutError("the parallel tasks never all started")
         time.sleep(0.1)
+    # Invokers report the calls they start to the ledger in batches. A start
+    # still unreported when its node goes away is missing from the record, so
+    # wait until the ledger has every start.
+    while not all(
+        ray.get(pool.ledger.started.remote(EXECUTION_ID, f"sleep-{index}"))
+        for index in range(PARALLEL_TASKS)
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the ledger never recorded every start")
+        time.sleep(0.02)
     calls_at_removal = invocation_count(gateway_url, "sleep")
     victim = next(n for n in workers if n.node_id in nodes_before)
     cluster.remove_node(victim, allow_graceful=False)
