@@ -3,11 +3,15 @@
 Both use the same ``InvokerPool`` actors. Walle goes through
 ``walle_ray.engine.run_workflow`` and records every task's result. Raw Ray
 submits the same DAG as object references on the actors' ``run`` method and
-only waits for all of them.
+only waits for all of them. The Ray actor floor submits the DAG the same way
+to actors that sleep for each task's latency and make no HTTP call, which
+is what Ray's actor calls cost on their own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import statistics
 import threading
 import time
@@ -21,7 +25,7 @@ import ray
 
 from benchmarks.workloads import Workload
 from walle_ray.engine import build_plan, run_workflow
-from walle_ray.invoker.actor import InvokerPool
+from walle_ray.invoker.actor import MAX_CONCURRENT_CALLS, InvokerPool
 from walle_ray.modes.base import input_argument
 from walle_ray.results import ExecutionStatus
 from walle_ray.spec import Workflow
@@ -69,6 +73,53 @@ def raw_ray_runner(workload: Workload, gateway: str, pool: InvokerPool) -> RunOn
         failed = [r.name for r in results if r.status.value != "SUCCESS"]
         if failed:
             raise RunFailed(f"{workload.id} on raw Ray: tasks failed: {failed[:5]}")
+
+    return run
+
+
+class SleepActor:
+    """An invoker stand-in whose calls sleep for the task's latency."""
+
+    async def ready(self) -> int:
+        return os.getpid()
+
+    async def run(self, seconds: float, *upstream: Any) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+
+def sleep_actors(size: int, scheduling_strategy: Any = "DEFAULT") -> list[Any]:
+    """Start ``size`` sleep actors placed like the invokers and wait for them."""
+    actor_class = ray.remote(SleepActor)
+    actors = [
+        actor_class.options(  # type: ignore[attr-defined]
+            num_cpus=0,
+            max_concurrency=MAX_CONCURRENT_CALLS,
+            scheduling_strategy=scheduling_strategy,
+        ).remote()
+        for _ in range(size)
+    ]
+    ray.get([actor.ready.remote() for actor in actors], timeout=120)
+    return actors
+
+
+def ray_actors_runner(workload: Workload, actors: list[Any]) -> RunOnce:
+    """Return a function that runs ``workload`` once on sleep actors.
+
+    Calls go to the actors round robin, with their upstream references as
+    arguments, as on raw Ray, but no call reaches the gateway.
+    """
+    order = workload.dag.order
+    depends = workload.depends
+    seconds = workload.seconds
+
+    def run() -> None:
+        refs: dict[str, Any] = {}
+        for index, name in enumerate(order):
+            actor = actors[index % len(actors)]
+            upstream = [refs[up] for up in depends[name]]
+            refs[name] = actor.run.remote(seconds[name], *upstream)
+        ray.get(list(refs.values()))
 
     return run
 

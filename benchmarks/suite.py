@@ -41,6 +41,9 @@ PEER_SCRIPTS = {
 }
 POOL_SIZE = 2
 RAY_CPUS = 2
+# Largest workload the Ray actor floor runs on: it needs no more to show the
+# cost per call, and the 10,000-task fan-out would add minutes.
+MAX_RAY_ACTORS_TASKS = 1_000
 # Seconds a runner subprocess may take beyond its workloads' budgets, for
 # starting its engine and shutting it down.
 RUNNER_SLACK_S = 180.0
@@ -341,6 +344,7 @@ class Suite:
             self.warm_up(gateway, pool)
             for workload in self.plan.workloads:
                 self.run_workload(workload, gateway, pool)
+            self.run_ray_actors(pool)
             if self.plan.library_throughput:
                 self.run_library_throughput(gateway, pool)
             if self.plan.serve:
@@ -368,6 +372,24 @@ class Suite:
         for mode in self.plan.modes_for(workload):
             walle = engines.walle_runner(workload, mode, gateway, pool)
             self.add_cell(measure_cell(workload, "walle", mode, walle, repeats))
+
+    def run_ray_actors(self, pool: Any) -> None:
+        """Measure Ray's actor calls alone on the workloads of up to 1,000 tasks."""
+        workloads = [w for w in self.plan.workloads if w.tasks <= MAX_RAY_ACTORS_TASKS]
+        if not workloads:
+            return
+        import ray
+
+        actors = engines.sleep_actors(POOL_SIZE, pool.scheduling_strategy(0))
+        try:
+            for workload in workloads:
+                run_once = engines.ray_actors_runner(workload, actors)
+                repeats = self.plan.repeats_for(workload)
+                cell = measure_cell(workload, "ray-actors", "full", run_once, repeats)
+                self.add_cell(cell)
+        finally:
+            for actor in actors:
+                ray.kill(actor)
 
     def add_cell(self, cell: Cell) -> None:
         """Keep a measured cell, and save every cell so far to the logs folder.

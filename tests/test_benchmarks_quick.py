@@ -100,6 +100,7 @@ def test_quick_every_workload_measured(quick_results: dict[str, Any]) -> None:
     for workload in expected:
         assert cells[(workload, "machine-limit", "full")]["status"] == "ok"
         assert cells[(workload, "raw-ray", "full")]["status"] == "ok"
+        assert cells[(workload, "ray-actors", "full")]["status"] == "ok"
         for mode in WALLE_MODES:
             cell = cells[(workload, "walle", mode)]
             assert cell["status"] == "ok", cell["error"]
