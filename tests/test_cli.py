@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -303,12 +304,24 @@ def test_run_broken_handler_is_usage_error(tmp_path: Path) -> None:
     assert status == "ERROR"
 
 
-def test_run_invalid_ray_address_fails_cleanly(tmp_path: Path) -> None:
-    """A malformed RAY_ADDRESS ends walle run with a message, not a traceback."""
+def _closed_loopback_address() -> str:
+    """Return a loopback ``host:port`` where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("kind", ["malformed", "unreachable"])
+def test_run_bad_ray_address_fails_cleanly(kind: str, tmp_path: Path) -> None:
+    """A bad RAY_ADDRESS ends walle run with a message, not a traceback."""
+    address = (
+        "head-node:not-a-port" if kind == "malformed" else _closed_loopback_address()
+    )
     database = tmp_path / "walle.db"
     env = {
         **os.environ,
-        "RAY_ADDRESS": "head-node:not-a-port",
+        "RAY_ADDRESS": address,
         "WALLE_DATABASE_URL": f"sqlite:///{database}",
     }
     spec = tmp_path / "one.yaml"
@@ -325,10 +338,27 @@ def test_run_invalid_ray_address_fails_cleanly(tmp_path: Path) -> None:
     assert completed.returncode == 1, completed.stderr[-2000:]
     assert "Traceback" not in completed.stderr
     assert "Ray failed to start" in completed.stderr
-    assert "head-node:not-a-port" in completed.stderr
+    assert address in completed.stderr
     with sqlite3.connect(database) as connection:
         (status, error) = connection.execute(
             "SELECT status, error FROM executions"
         ).fetchone()
     assert status == "ERROR"
     assert "Ray failed to start" in error
+
+
+def test_serve_unreachable_ray_address_fails_cleanly(tmp_path: Path) -> None:
+    address = _closed_loopback_address()
+    env = {**os.environ, "RAY_ADDRESS": address}
+    walle = Path(sys.executable).parent / "walle"
+    completed = subprocess.run(
+        [str(walle), "serve", "--host", "127.0.0.1", "--port", "18999"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert "Traceback" not in completed.stderr
+    assert f"no Ray cluster reachable at '{address}'" in completed.stderr

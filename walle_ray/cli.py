@@ -181,8 +181,6 @@ def _start_ray(abort: Callable[[str], None]) -> None:
     start in time and ``ValueError`` for a malformed address, so any
     exception counts as a failure here.
     """
-    # NOTE: ray.init keeps retrying a well-formed address where nothing
-    # listens, so an unreachable RAY_ADDRESS makes walle run wait, not fail.
     from walle_ray.engine import ensure_ray
 
     try:

@@ -79,11 +79,21 @@ def serve(
     from ray import serve as ray_serve
 
     from serve_app.app import build_app
+    from walle_ray.engine import check_reachable
 
-    started_ray = not ray.is_initialized() and not os.environ.get("RAY_ADDRESS")
+    address = os.environ.get("RAY_ADDRESS") or None
+    started_ray = not ray.is_initialized() and not address
     if not ray.is_initialized():
+        if address is not None:
+            try:
+                check_reachable(address)
+            except ConnectionError as exc:
+                raise click.ClickException(
+                    f"{exc}. Set RAY_ADDRESS to the address of a running Ray "
+                    "cluster, or unset it to start a local instance."
+                ) from None
         ray.init(
-            address=os.environ.get("RAY_ADDRESS") or None,
+            address=address,
             namespace=config.namespace,
             include_dashboard=started_ray or None,
             dashboard_host="127.0.0.1",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -36,6 +37,10 @@ from walle_ray.spec import Workflow
 logger = logging.getLogger(__name__)
 
 
+RAY_CONNECT_TIMEOUT_S = 5.0
+"""How long ``ensure_ray`` waits for a TCP connection to a given Ray address."""
+
+
 def ensure_ray(address: str | None = None) -> None:
     """Start a local Ray instance, or join ``address`` or ``RAY_ADDRESS``.
 
@@ -54,7 +59,30 @@ def ensure_ray(address: str | None = None) -> None:
     if target is None:
         target = "local"
         options["include_dashboard"] = False
+    else:
+        # ray.init keeps retrying an address where nothing listens.
+        check_reachable(target)
     ray.init(address=target, **options)
+
+
+def check_reachable(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Raise ``ConnectionError`` when nothing accepts connections at ``address``.
+
+    Checks ``host:port`` and ``ray://host:port`` addresses with one TCP
+    connection; ``auto``, ``local`` and addresses without a numeric port are
+    left to ``ray.init``.
+    """
+    host_port = address.removeprefix("ray://")
+    host, _, port_text = host_port.rpartition(":")
+    if not host or not port_text.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port_text)), timeout_s):
+            pass
+    except OSError as exc:
+        raise ConnectionError(
+            f"no Ray cluster reachable at {address!r} within {timeout_s:g}s: {exc}"
+        ) from None
 
 
 def build_plan(
