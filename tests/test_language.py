@@ -93,6 +93,30 @@ tasks:
     assert c.status is TaskStatus.SUCCESS
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_merge_reads_a_join_decided_later(
+    mode: str, gateway_url: str, invoker_pool: InvokerPool
+) -> None:
+    # d may run on b's success, before c has even been submitted, but its
+    # body reads c's output, so it waits for c.
+    spec = """
+name: merge-reads-join
+tasks:
+- {name: x, function: sleep, body: {seconds: 0.3}}
+- {name: y, function: sleep, body: {seconds: 0.3}}
+- {name: c, function: echo, body: {value: from-c}, depends: [x, y]}
+- {name: b, function: echo, body: {}}
+- name: d
+  function: echo
+  body: {seen: "{{ tasks.c.output.value }}"}
+  depends: [b, c]
+  trigger_rule: one_success
+"""
+    result = run(spec, mode, gateway_url, invoker_pool)
+    assert result.status is ExecutionStatus.SUCCESS, result.error
+    assert result.tasks["d"].output == {"seen": "from-c"}
+
+
 def test_tasks_after_an_aborted_join_run_without_waiting(
     gateway_url: str, invoker_pool: InvokerPool
 ) -> None:

@@ -1,16 +1,18 @@
 """``full`` mode: each task starts the moment its trigger rule allows it.
 
 The DAG is submitted as Ray object references. A task with one dependency
-is submitted at once, with its upstream task's reference as an argument, so
-Ray starts it when that task ends, with no round trip through the Python
-driver; the invoker then applies its trigger rule. A task with several
-dependencies is decided in the driver, which counts the outcomes of its
-upstream tasks as their results arrive: the moment its rule can no longer
-change, the driver submits it with the results that decided it, or records
-it blocked. A merge therefore starts on its first success, and an AND-join
-aborts on the first failure. Deciding in the driver costs one actor call
-per task; handing the invoker references to wait on would make Ray track
-each of them as a borrowed reference, which costs more.
+is submitted as soon as that dependency has a reference, with the
+reference as an argument, so Ray starts it when the dependency ends with
+no round trip through the Python driver. The invoker then applies its
+trigger rule.
+
+A task with several dependencies is decided in the driver, which counts
+the outcomes of its upstream tasks as their results arrive. The moment its
+rule can no longer change, the driver submits it with the results that
+decided it, or records it blocked. A merge therefore starts on its first
+success, and an AND-join aborts on the first failure. The decision costs a
+round trip through the driver, which is cheaper than handing the invoker
+references to wait on: Ray then tracks each one as a borrowed reference.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def run_full(run: Run) -> None:
 
 
 class _FullRun:
-    """What the driver knows of one ``full`` execution between results."""
+    """The driver's state of one ``full`` execution between results."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -47,6 +49,13 @@ class _FullRun:
         self.counts = {name: [0, 0, 0] for name in self.dag.order}
         # Tasks neither submitted nor decided yet.
         self.waiting: set[str] = set()
+        # For each task, the tasks whose templates read its result. A task
+        # is submitted only once those it reads have been, even when its
+        # trigger rule let it run earlier.
+        self.readers: dict[str, list[str]] = {name: [] for name in self.dag.order}
+        for name, step in run.plan.steps.items():
+            for up in step.context_tasks:
+                self.readers[up].append(name)
 
     def start(self) -> None:
         run = self.run
@@ -84,27 +93,42 @@ class _FullRun:
         queue = deque(names)
         while queue:
             name = queue.popleft()
-            if name not in self.waiting:
+            if name not in self.waiting or not self._start(name):
                 continue
-            depends = self.dag.depends[name]
-            if len(depends) <= 1:
-                if any(up not in self.run.summary_refs for up in depends):
-                    continue
-                self.run.submit(name)
-            else:
-                decision = self._decision(name)
-                if decision is None:
-                    continue
-                ended = [up for up in depends if up in self.run.results]
-                if decision is Decision.RUN:
-                    self.run.mark_started(name)
-                    self.run.submit(name, upstream=ended)
-                else:
-                    self.run.block(name, decision, upstream=ended)
-                    self._count(name)
-                    self._mark_children(name)
             self.waiting.discard(name)
             queue.extend(c for c in self.dag.dependents[name] if c in self.waiting)
+            queue.extend(c for c in self.readers[name] if c in self.waiting)
+
+    def _start(self, name: str) -> bool:
+        """Submit or block ``name`` if the driver can; tell whether it did."""
+        run = self.run
+        depends = self.dag.depends[name]
+        if len(depends) <= 1:
+            if any(up not in run.summary_refs for up in depends):
+                return False
+            if not self._context_ready(name):
+                return False
+            run.submit(name)
+            return True
+        decision = self._decision(name)
+        if decision is None:
+            return False
+        ended = [up for up in depends if up in run.results]
+        if decision is not Decision.RUN:
+            run.block(name, decision, upstream=ended)
+            self._count(name)
+            self._mark_children(name)
+            return True
+        if not self._context_ready(name):
+            return False
+        run.mark_started(name)
+        run.submit(name, upstream=ended)
+        return True
+
+    def _context_ready(self, name: str) -> bool:
+        """Tell whether every task that ``name``'s templates read was submitted."""
+        steps = self.run.plan.steps
+        return all(up in self.run.full_refs for up in steps[name].context_tasks)
 
     def _count(self, name: str) -> None:
         status = self.run.results[name].status
