@@ -34,15 +34,31 @@ def random_workflows(draw: st.DrawFn) -> list[dict[str, Any]]:
             if index
             else st.just([])
         )
+        upstream = sorted(_ancestors(tasks, [f"t{d}" for d in depends]))
         tasks.append(
             {
                 "name": f"t{index}",
                 "depends": [f"t{d}" for d in sorted(depends)],
                 "rule": draw(st.sampled_from(list(TriggerRule))),
                 "behaviour": draw(st.sampled_from(list(BEHAVIOURS))),
+                # An upstream task whose status the body reads, if any.
+                "reads": draw(st.sampled_from([None, *upstream])),
             }
         )
     return tasks
+
+
+def _ancestors(tasks: list[dict[str, Any]], names: list[str]) -> set[str]:
+    """Return ``names`` and every task upstream of them."""
+    depends = {task["name"]: task["depends"] for task in tasks}
+    found: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in found:
+            found.add(name)
+            stack.extend(depends[name])
+    return found
 
 
 def build(tasks: list[dict[str, Any]]) -> Workflow:
@@ -53,13 +69,21 @@ def build(tasks: list[dict[str, Any]]) -> Workflow:
             Task(
                 name=task["name"],
                 function="fail" if behaviour == "fail" else "echo",
-                body={"status": 400} if behaviour == "fail" else {"ok": True},
+                body=_body(task),
                 depends=tuple(task["depends"]),
                 trigger_rule=task["rule"],
                 when="false" if behaviour == "skip" else None,
             )
         )
     return Workflow(name="random", tasks=tuple(specs))
+
+
+def _body(task: dict[str, Any]) -> dict[str, Any]:
+    if task["behaviour"] == "fail":
+        return {"status": 400}
+    if task["reads"] is None:
+        return {"ok": True}
+    return {"ok": True, "seen": f"{{{{ tasks.{task['reads']}.status }}}}"}
 
 
 @pytest.mark.parametrize("mode", ["sync", "batch", "full"])
@@ -83,6 +107,10 @@ def test_random_dags_follow_rules(
             assert decision is not None
             if decision is Decision.RUN:
                 assert status is BEHAVIOURS[task["behaviour"]], (task, upstream)
+                if status is TaskStatus.SUCCESS and task["reads"] is not None:
+                    read = result.tasks[task["reads"]].status.value
+                    output = result.tasks[task["name"]].output
+                    assert output == {"ok": True, "seen": read}, (task, output)
             elif decision is Decision.ABORT and status is TaskStatus.SKIPPED:
                 # Decided early in full mode on a skipped upstream task.
                 assert mode == "full", (task, upstream)
