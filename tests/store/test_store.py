@@ -18,7 +18,10 @@ from walle_ray.results import (
 from walle_ray.store import (
     DuplicateExecutionError,
     ExecutionNotFoundError,
+    ExecutionStatusWrite,
     SqlStore,
+    TaskResultWrite,
+    TaskStartWrite,
     open_store,
 )
 from walle_ray.store.payloads import PREVIEW_BYTES
@@ -275,15 +278,25 @@ async def test_fan_out_attempts_share_numbers(store: SqlStore) -> None:
     assert [a.detail["item"] for a in run.attempts] == [0, 1, 2, 1]
 
 
-async def test_late_start_keeps_finish(store: SqlStore) -> None:
+@pytest.mark.parametrize("batched", [False, True])
+async def test_late_start_keeps_finish(store: SqlStore, batched: bool) -> None:
     await create(store, "e-1")
-    await store.save_task_result("e-1", task_result("a"))
-    await store.save_task_started("e-1", "a", T0)
+    if batched:
+        await store.apply_writes(
+            [
+                TaskResultWrite("e-1", task_result("a")),
+                TaskStartWrite("e-1", "a", T0),
+            ]
+        )
+    else:
+        await store.save_task_result("e-1", task_result("a"))
+        await store.save_task_started("e-1", "a", T0)
     record = await store.get_execution("e-1")
     assert record is not None
     run = record.task("a")
     assert run is not None
     assert run.status == "SUCCESS"
+    assert len(run.attempts) == 2
 
 
 async def test_save_result_round_trip(store: SqlStore) -> None:
@@ -475,3 +488,157 @@ async def test_concurrent_writes_succeed(store_url: str, store: SqlStore) -> Non
         record = await store.get_execution(execution_id)
         assert record is not None
         assert [t.status for t in record.tasks] == ["SUCCESS"] * 3
+
+
+async def test_apply_writes_in_order(store: SqlStore) -> None:
+    await create(store, "e-1")
+    await store.apply_writes(
+        [
+            ExecutionStatusWrite("e-1", "RUNNING", started_at=T0),
+            TaskStartWrite("e-1", "a", T0),
+            TaskStartWrite("e-1", "b", T0),
+            TaskResultWrite("e-1", task_result("a")),
+            TaskStartWrite("e-1", "c", T0 + 2),
+            TaskResultWrite("e-1", task_result("c", TaskStatus.ERROR)),
+        ]
+    )
+    record = await store.get_execution("e-1")
+    assert record is not None
+    assert record.status == "RUNNING"
+    assert record.started_at == pytest.approx(T0, abs=1e-6)
+    assert [t.name for t in record.tasks] == ["a", "b", "c"]
+    assert [t.status for t in record.tasks] == ["SUCCESS", "RUNNING", "ERROR"]
+    run = record.task("a")
+    assert run is not None
+    assert [a.status_code for a in run.attempts] == [503, 200]
+    started_only = record.task("b")
+    assert started_only is not None
+    assert started_only.attempts == ()
+
+
+@pytest.mark.parametrize(
+    ("invalid", "error", "message"),
+    [
+        (TaskStartWrite("missing", "a", T0), ExecutionNotFoundError, "missing"),
+        (TaskStartWrite("e-1", "x" * 300, T0), ValueError, "task name"),
+    ],
+)
+async def test_apply_writes_all_or_nothing(
+    store: SqlStore, invalid: TaskStartWrite, error: type[Exception], message: str
+) -> None:
+    await create(store, "e-1")
+    with pytest.raises(error, match=message):
+        await store.apply_writes(
+            [
+                TaskResultWrite("e-1", task_result("a")),
+                ExecutionStatusWrite("e-1", "RUNNING"),
+                invalid,
+            ]
+        )
+    record = await store.get_execution("e-1")
+    assert record is not None
+    assert record.status == "WAITING"
+    assert record.tasks == ()
+
+
+async def test_batch_result_replaces_attempts(store: SqlStore) -> None:
+    await create(store, "e-1")
+    await store.save_task_results(
+        "e-1", [task_result("a", TaskStatus.ERROR), task_result("b")]
+    )
+    retried = TaskResult(
+        name="a",
+        status=TaskStatus.SUCCESS,
+        attempts=[Attempt(1, T0 + 5, T0 + 6, status_code=200)],
+        started_at=T0 + 5,
+        ended_at=T0 + 6,
+        output="done",
+    )
+    await store.apply_writes(
+        [
+            TaskResultWrite("e-1", task_result("a", TaskStatus.ERROR)),
+            TaskResultWrite("e-1", retried),
+        ]
+    )
+    record = await store.get_execution("e-1")
+    assert record is not None
+    run = record.task("a")
+    assert run is not None
+    assert run.status == "SUCCESS"
+    assert [a.status_code for a in run.attempts] == [200]
+    untouched = record.task("b")
+    assert untouched is not None
+    assert [a.status_code for a in untouched.attempts] == [503, 200]
+
+
+async def test_save_result_writes_named_tasks(store: SqlStore) -> None:
+    await create(store, "e-1")
+    await store.save_task_result("e-1", task_result("a"))
+    changed_a = TaskResult(name="a", status=TaskStatus.ERROR, error="not stored")
+    result = ExecutionResult(
+        execution_id="e-1",
+        workflow="etl",
+        mode="full",
+        status=ExecutionStatus.SUCCESS,
+        started_at=T0,
+        ended_at=T0 + 3,
+        tasks={"a": changed_a, "b": task_result("b")},
+        output={"done": True},
+    )
+    await store.save_result(result, tasks=["b"])
+    record = await store.get_execution("e-1")
+    assert record is not None
+    assert record.status == "SUCCESS"
+    assert record.output == {"done": True}
+    assert [t.name for t in record.tasks] == ["a", "b"]
+    stored_a = record.task("a")
+    assert stored_a is not None
+    assert stored_a.status == "SUCCESS"
+    assert len(stored_a.attempts) == 2
+    written = record.task("b")
+    assert written is not None
+    assert written.status == "SUCCESS"
+
+    await store.save_result(result, tasks=[])
+    record = await store.get_execution("e-1")
+    assert record is not None
+    stored_a = record.task("a")
+    assert stored_a is not None
+    assert stored_a.status == "SUCCESS"
+
+
+async def test_batch_of_many_tasks(store: SqlStore) -> None:
+    # More names than one IN list takes, and more attempts to replace than
+    # one DELETE takes.
+    names = [f"t{i}" for i in range(1_100)]
+    await create(store, "e-1")
+    await store.save_task_results(
+        "e-1", [task_result(name, TaskStatus.ERROR) for name in names]
+    )
+
+    done = {
+        name: TaskResult(
+            name=name,
+            status=TaskStatus.SUCCESS,
+            attempts=[Attempt(1, T0, T0 + 1, status_code=200)],
+            started_at=T0,
+            ended_at=T0 + 1,
+        )
+        for name in names
+    }
+    result = ExecutionResult(
+        execution_id="e-1",
+        workflow="etl",
+        mode="full",
+        status=ExecutionStatus.SUCCESS,
+        started_at=T0,
+        ended_at=T0 + 1,
+        tasks=done,
+    )
+    await store.save_result(result)
+
+    record = await store.get_execution("e-1")
+    assert record is not None
+    assert [t.name for t in record.tasks] == names
+    assert {t.status for t in record.tasks} == {"SUCCESS"}
+    assert {len(t.attempts) for t in record.tasks} == {1}

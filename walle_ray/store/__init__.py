@@ -32,6 +32,13 @@ from walle_ray.store.urls import (
     mask_url,
     resolve_database_url,
 )
+from walle_ray.store.writes import (
+    ExecutionResultWrite,
+    ExecutionStatusWrite,
+    StoreWrite,
+    TaskResultWrite,
+    TaskStartWrite,
+)
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -40,11 +47,16 @@ __all__ = [
     "DuplicateExecutionError",
     "ExecutionNotFoundError",
     "ExecutionRecord",
+    "ExecutionResultWrite",
+    "ExecutionStatusWrite",
     "Page",
     "SqlStore",
     "Store",
     "StoreError",
+    "StoreWrite",
+    "TaskResultWrite",
     "TaskRunRecord",
+    "TaskStartWrite",
     "UnsupportedDatabaseError",
     "WorkflowRecord",
     "WorkflowVersionRecord",

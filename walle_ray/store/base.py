@@ -8,6 +8,7 @@ change none of the existing ones.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from walle_ray.errors import WalleError
@@ -18,6 +19,7 @@ from walle_ray.store.records import (
     WorkflowRecord,
     WorkflowVersionRecord,
 )
+from walle_ray.store.writes import StoreWrite
 
 UNFINISHED_STATUSES: tuple[str, ...] = ("WAITING", "RUNNING")
 """Execution statuses that :meth:`Store.list_unfinished_executions` returns.
@@ -164,17 +166,33 @@ class Store(Protocol):
         """
         ...
 
+    async def save_task_results(
+        self, execution_id: str, results: Iterable[TaskResult]
+    ) -> None:
+        """Save several task runs like :meth:`save_task_result`, in one transaction."""
+        ...
+
     async def save_result(
         self,
         result: ExecutionResult,
         *,
         version: int | None = None,
         output: Any = None,
+        tasks: Collection[str] | None = None,
     ) -> None:
-        """Insert or update a whole execution and every task run in one transaction.
+        """Insert or update a whole execution and its task runs in one transaction.
 
         ``version`` and ``output`` are written when not None. An execution that
-        was created before keeps its version and idempotency key.
+        was created before keeps its version and idempotency key. ``tasks``
+        names the task runs to write; None writes every task of ``result``.
+        """
+        ...
+
+    async def apply_writes(self, writes: Sequence[StoreWrite]) -> None:
+        """Apply ``writes`` in order in one transaction; see :mod:`.writes`.
+
+        Each write behaves as the single-write method it mirrors, and when one
+        raises, none of them is stored.
         """
         ...
 

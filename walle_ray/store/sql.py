@@ -10,28 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from walle_ray.results import ExecutionResult, TaskResult
 from walle_ray.store import migrate
+from walle_ray.store.apply import WriteApplier
 from walle_ray.store.base import (
     UNFINISHED_STATUSES,
     DuplicateExecutionError,
-    ExecutionNotFoundError,
     StoreError,
 )
 from walle_ray.store.engine import SQLITE_IMMEDIATE_OPTION, create_store_engine
-from walle_ray.store.payloads import MAX_JSON_BYTES, cap_json, cap_text
+from walle_ray.store.payloads import MAX_JSON_BYTES, cap_json
 from walle_ray.store.records import (
     AttemptRecord,
     ExecutionRecord,
@@ -53,43 +59,21 @@ from walle_ray.store.schema import (
     WorkflowVersionRow,
 )
 from walle_ray.store.urls import is_memory_sqlite, mask_url, resolve_database_url
+from walle_ray.store.writes import (
+    ExecutionResultWrite,
+    ExecutionStatusWrite,
+    StoreWrite,
+    TaskResultWrite,
+    TaskStartWrite,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Fields of the result types that have a column of their own. Every other
-# field, including fields added to the dataclasses later, goes to ``detail``.
-_EXECUTION_COLUMNS = frozenset(
-    {
-        "execution_id",
-        "workflow",
-        "mode",
-        "status",
-        "started_at",
-        "ended_at",
-        "input",
-        "output",
-        "tasks",
-        "error",
-    }
-)
-_TASK_COLUMNS = frozenset(
-    {"name", "status", "attempts", "started_at", "ended_at", "output", "error"}
-)
-_ATTEMPT_COLUMNS = frozenset(
-    {"number", "started_at", "ended_at", "status_code", "error"}
-)
-
 # Concurrent inserts of the same workflow name or idempotency key can collide
 # on PostgreSQL; the losing transaction is retried this many times in total.
 _INTEGRITY_RETRIES = 3
-
-
-def _to_datetime(epoch: float | None) -> datetime | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def _now() -> datetime:
@@ -114,20 +98,33 @@ def _check_text(value: str, field_name: str, max_length: int) -> None:
         )
 
 
-def _extra_fields(obj: Any, columns: frozenset[str]) -> dict[str, Any]:
-    """Return the dataclass fields of ``obj`` that have no column and are set.
+def _check_write(write: StoreWrite) -> None:
+    if isinstance(write, TaskStartWrite):
+        _check_text(write.task, "task name", NAME_LENGTH)
+    elif isinstance(write, TaskResultWrite):
+        _check_text(write.result.name, "task name", NAME_LENGTH)
+    elif isinstance(write, ExecutionStatusWrite):
+        _check_text(write.status, "status", STATUS_LENGTH)
+    else:
+        _check_text(write.result.execution_id, "execution id", EXECUTION_ID_LENGTH)
+        _check_text(write.result.workflow, "workflow name", NAME_LENGTH)
 
-    Nested dataclasses, such as a task's item counts, become dicts.
-    """
-    extra: dict[str, Any] = {}
-    for item in dataclasses.fields(obj):
-        value = getattr(obj, item.name)
-        if item.name in columns or value is None:
-            continue
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            value = dataclasses.asdict(value)
-        extra[item.name] = value
-    return extra
+
+def _log_write(write: StoreWrite) -> None:
+    if isinstance(write, TaskResultWrite):
+        logger.debug(
+            "saved task %s of execution %s: %s",
+            write.result.name,
+            write.execution_id,
+            write.result.status,
+        )
+    elif isinstance(write, ExecutionResultWrite):
+        logger.info(
+            "saved execution %s of workflow %s: %s",
+            write.result.execution_id,
+            write.result.workflow,
+            write.result.status,
+        )
 
 
 class SqlStore:
@@ -183,9 +180,6 @@ class SqlStore:
 
     def _cap(self, value: Any) -> Any:
         return cap_json(value, self.max_payload_bytes)
-
-    def _cap_detail(self, detail: dict[str, Any]) -> Any:
-        return self._cap(detail) if detail else None
 
     # Workflows
 
@@ -368,55 +362,21 @@ class SqlStore:
         output: Any = None,
         error: str | None = None,
     ) -> None:
-        _check_text(status, "status", STATUS_LENGTH)
-        values: dict[str, Any] = {"status": status}
-        if started_at is not None:
-            values["started_at"] = _to_datetime(started_at)
-        if ended_at is not None:
-            values["ended_at"] = _to_datetime(ended_at)
-        if output is not None:
-            values["output"] = self._cap(output)
-        if error is not None:
-            values["error"] = cap_text(error)
-
-        async def work(session: AsyncSession) -> int:
-            result = await session.execute(
-                update(ExecutionRow)
-                .where(ExecutionRow.id == execution_id)
-                .values(**values)
-            )
-            return int(getattr(result, "rowcount", 0))
-
-        if not await self._write(work):
-            raise ExecutionNotFoundError(execution_id)
+        await self.apply_writes(
+            [
+                ExecutionStatusWrite(
+                    execution_id,
+                    status,
+                    started_at=started_at,
+                    ended_at=ended_at,
+                    output=output,
+                    error=error,
+                )
+            ]
+        )
 
     async def save_task_started(self, execution_id: str, task: str, at: float) -> None:
-        _check_text(task, "task name", NAME_LENGTH)
-        started = _to_datetime(at)
-
-        async def work(session: AsyncSession) -> None:
-            await _require_execution(session, execution_id)
-            run = await _find_task_run(session, execution_id, task)
-            if run is None:
-                session.add(
-                    TaskRunRow(
-                        execution_id=execution_id,
-                        name=task,
-                        status="RUNNING",
-                        started_at=started,
-                    )
-                )
-                return
-            # A finish stored after this start wins, whatever order the
-            # writes arrive in.
-            finished = run.ended_at
-            if finished is not None and started is not None and finished >= started:
-                return
-            run.status = "RUNNING"
-            run.started_at = started
-            run.ended_at = None
-
-        await self._write(work)
+        await self.apply_writes([TaskStartWrite(execution_id, task, at)])
 
     async def save_task_result(
         self,
@@ -425,56 +385,14 @@ class SqlStore:
         *,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        _check_text(result.name, "task name", NAME_LENGTH)
+        await self.apply_writes([TaskResultWrite(execution_id, result, detail)])
 
-        async def work(session: AsyncSession) -> None:
-            await _require_execution(session, execution_id)
-            await self._upsert_task_run(session, execution_id, result, detail)
-
-        await self._write(work)
-        logger.debug(
-            "saved task %s of execution %s: %s",
-            result.name,
-            execution_id,
-            result.status,
-        )
-
-    async def _upsert_task_run(
-        self,
-        session: AsyncSession,
-        execution_id: str,
-        result: TaskResult,
-        detail: dict[str, Any] | None,
+    async def save_task_results(
+        self, execution_id: str, results: Iterable[TaskResult]
     ) -> None:
-        run = await _find_task_run(session, execution_id, result.name)
-        if run is None:
-            run = TaskRunRow(execution_id=execution_id, name=result.name)
-            session.add(run)
-        run.status = str(result.status)
-        run.started_at = _to_datetime(result.started_at)
-        run.ended_at = _to_datetime(result.ended_at)
-        run.output = self._cap(result.output)
-        run.error = cap_text(result.error)
-        run.detail = self._cap_detail(
-            {**_extra_fields(result, _TASK_COLUMNS), **(detail or {})}
+        await self.apply_writes(
+            [TaskResultWrite(execution_id, result) for result in results]
         )
-        await session.flush()
-        await session.execute(
-            delete(AttemptRow).where(AttemptRow.task_run_id == run.id)
-        )
-        for position, attempt in enumerate(result.attempts):
-            session.add(
-                AttemptRow(
-                    task_run_id=run.id,
-                    position=position,
-                    number=attempt.number,
-                    status_code=attempt.status_code,
-                    started_at=_to_datetime(attempt.started_at),
-                    ended_at=_to_datetime(attempt.ended_at),
-                    error=cap_text(attempt.error),
-                    detail=self._cap_detail(_extra_fields(attempt, _ATTEMPT_COLUMNS)),
-                )
-            )
 
     async def save_result(
         self,
@@ -482,46 +400,24 @@ class SqlStore:
         *,
         version: int | None = None,
         output: Any = None,
+        tasks: Collection[str] | None = None,
     ) -> None:
-        _check_text(result.execution_id, "execution id", EXECUTION_ID_LENGTH)
-        _check_text(result.workflow, "workflow name", NAME_LENGTH)
-        extra = _extra_fields(result, _EXECUTION_COLUMNS)
-        if output is None:
-            output = result.output
+        await self.apply_writes(
+            [ExecutionResultWrite(result, version=version, output=output, tasks=tasks)]
+        )
+
+    async def apply_writes(self, writes: Sequence[StoreWrite]) -> None:
+        if not writes:
+            return
+        for write in writes:
+            _check_write(write)
 
         async def work(session: AsyncSession) -> None:
-            row = await session.get(ExecutionRow, result.execution_id)
-            if row is None:
-                row = ExecutionRow(
-                    id=result.execution_id,
-                    created_at=_to_datetime(result.started_at),
-                )
-                session.add(row)
-            row.workflow = result.workflow
-            row.mode = result.mode
-            row.status = str(result.status)
-            row.started_at = _to_datetime(result.started_at)
-            row.ended_at = _to_datetime(result.ended_at)
-            row.error = cap_text(result.error)
-            if version is not None:
-                row.workflow_version = version
-            if result.input is not None:
-                row.input = self._cap(result.input)
-            if output is not None:
-                row.output = self._cap(output)
-            if extra:
-                row.detail = self._cap_detail(extra)
-            await session.flush()
-            for task in result.tasks.values():
-                await self._upsert_task_run(session, result.execution_id, task, None)
+            await WriteApplier(session, self._cap).apply(writes)
 
         await self._write(work)
-        logger.info(
-            "saved execution %s of workflow %s: %s",
-            result.execution_id,
-            result.workflow,
-            result.status,
-        )
+        for write in writes:
+            _log_write(write)
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         async with self._reading() as session:
@@ -601,24 +497,6 @@ def _version_record(name: str, row: WorkflowVersionRow) -> WorkflowVersionRecord
         version=row.version,
         spec_yaml=row.spec_yaml,
         created_at=_epoch(row.created_at),
-    )
-
-
-async def _require_execution(session: AsyncSession, execution_id: str) -> None:
-    found = await session.scalar(
-        select(ExecutionRow.id).where(ExecutionRow.id == execution_id)
-    )
-    if found is None:
-        raise ExecutionNotFoundError(execution_id)
-
-
-async def _find_task_run(
-    session: AsyncSession, execution_id: str, name: str
-) -> TaskRunRow | None:
-    return await session.scalar(
-        select(TaskRunRow).where(
-            TaskRunRow.execution_id == execution_id, TaskRunRow.name == name
-        )
     )
 
 
