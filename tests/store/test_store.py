@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from walle_ray.results import (
     Attempt,
@@ -24,6 +26,7 @@ from walle_ray.store import (
     TaskStartWrite,
     open_store,
 )
+from walle_ray.store.engine import SQLITE_POOL_SIZE
 from walle_ray.store.payloads import PREVIEW_BYTES
 
 SPEC_V1 = "name: etl\ntasks:\n  - name: a\n    url: http://127.0.0.1:1/a\n"
@@ -642,3 +645,19 @@ async def test_batch_of_many_tasks(store: SqlStore) -> None:
     assert [t.name for t in record.tasks] == names
     assert {t.status for t in record.tasks} == {"SUCCESS"}
     assert {len(t.attempts) for t in record.tasks} == {1}
+
+
+async def test_sqlite_reads_reuse_connections(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 'pool.db'}")
+    opened: list[object] = []
+    event.listen(store.engine.sync_engine, "connect", lambda *_: opened.append(1))
+    readers = SQLITE_POOL_SIZE // 2
+    try:
+        await create(store, "e-1")
+        for _ in range(3):
+            await asyncio.gather(*(store.get_execution("e-1") for _ in range(readers)))
+    finally:
+        await store.close()
+    # Connections return to the pool and serve the next round. A pool smaller
+    # than the number of readers would open some again in every round.
+    assert 1 <= len(opened) <= readers
