@@ -3,23 +3,26 @@
 ``Orchestrator`` is the body of a detached, named async Ray actor
 (``OrchestratorActor``). Each execution runs ``run_workflow`` in a thread of
 the actor, with one ``InvokerPool`` shared by all executions. Task events
-reach the store as tasks finish, so when Ray restarts the actor after a
-crash, the new instance resumes every unfinished execution and reuses the
-results of the tasks that had already succeeded. A task that was running at
-the crash is called again, so functions should be idempotent. Every call
-carries an ``Idempotency-Key`` header that functions can deduplicate on.
+reach the store as tasks finish, through a ``StoreWriter`` that commits them
+in batches without blocking the execution, and an execution's final write
+follows them in the same or a later transaction. When Ray restarts the actor
+after a crash, the new instance resumes every unfinished execution and
+reuses the results of the tasks whose success was stored. A task that was
+running at the crash, or whose result was still queued, is called again, so
+functions should be idempotent. Every call carries an ``Idempotency-Key``
+header that functions can deduplicate on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +47,16 @@ from walle_ray.service.events import (
     EventLog,
 )
 from walle_ray.service.metrics import ServiceMetrics
+from walle_ray.service.writer import StoreWriter
 from walle_ray.spec import Workflow, load_workflow
-from walle_ray.store import Store, open_store
+from walle_ray.store import (
+    ExecutionResultWrite,
+    ExecutionStatusWrite,
+    Store,
+    TaskResultWrite,
+    TaskStartWrite,
+    open_store,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +64,6 @@ logger = logging.getLogger(__name__)
 # these slots for up to 15 s or the trigger wait. More than about this many at
 # once delay the calls that start and cancel executions.
 MAX_ACTOR_CONCURRENCY = 1000
-STORE_WRITE_TIMEOUT_S = 60.0
 RECENT_LOGS_KEPT = 1000
 POOL_CREATE_ATTEMPTS = 30
 
@@ -71,16 +81,16 @@ class _Run:
     control: ExecutionControl = field(default_factory=ExecutionControl)
     log: EventLog = field(default_factory=EventLog)
     started: set[str] = field(default_factory=set)
+    # The result of each task whose write is queued or stored.
+    recorded: dict[str, TaskResult] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class _StoreListener:
     """Forwards task events from the execution thread to the actor's loop.
 
-    A finished task waits until the store has recorded it, so a task's
-    success is durable before the execution goes on. A start event does not
-    wait: losing one only means the task shows as waiting until it ends, and
-    the store keeps a finish that arrives before its start.
+    Neither event waits for the store: the loop queues each write in the
+    order of the events, and the execution's final write comes after them.
     """
 
     def __init__(
@@ -94,30 +104,14 @@ class _StoreListener:
         self._loop = loop
 
     def task_started(self, name: str, at: float) -> None:
-        coroutine = self._orchestrator._task_started(self._run, name, at)
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        future.add_done_callback(self._log_failure)
+        self._loop.call_soon_threadsafe(
+            self._orchestrator._task_started, self._run, name, at
+        )
 
     def task_finished(self, result: TaskResult) -> None:
-        self._call(self._orchestrator._task_finished(self._run, result))
-
-    def _log_failure(self, future: concurrent.futures.Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            logger.error(
-                "execution %s: recording a task start failed: %s",
-                self._run.execution_id,
-                future.exception(),
-            )
-
-    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        try:
-            future.result(STORE_WRITE_TIMEOUT_S)
-        except Exception:
-            logger.exception(
-                "execution %s: recording a task event failed",
-                self._run.execution_id,
-            )
+        self._loop.call_soon_threadsafe(
+            self._orchestrator._task_finished, self._run, result
+        )
 
 
 class Orchestrator:
@@ -141,6 +135,7 @@ class Orchestrator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._metrics = ServiceMetrics()
         self._store: Store | None = None
+        self._writer: StoreWriter | None = None
         self._gateway: Any = None
         self._gateway_url: str | None = self.config.gateway_url
         self._pool: Any = None
@@ -151,6 +146,7 @@ class Orchestrator:
 
     async def _start(self) -> None:
         self._store = await open_store(self.config.database_url)
+        self._writer = StoreWriter(self._store)
         if self._gateway_url is None:
             self._gateway_url = await asyncio.to_thread(self._start_gateway)
         self._pool = await asyncio.to_thread(self._create_pool)
@@ -434,18 +430,16 @@ class Orchestrator:
                 excess -= 1
 
     async def _supervise(self, run: _Run) -> None:
-        store = self._store
-        assert store is not None
         try:
             result = await self._loop.run_in_executor(
                 self._executor, self._run_in_thread, run
             )
             if result is None:
                 result = self._cancelled_before_start(run)
-            await self._finish(store, run, result)
+            await self._finish(run, result)
         except Exception as exc:
             logger.exception("execution %s failed in the engine", run.execution_id)
-            await self._finish_with_error(store, run, f"{type(exc).__name__}: {exc}")
+            await self._finish_with_error(run, f"{type(exc).__name__}: {exc}")
         finally:
             self._runs.pop(run.execution_id, None)
             run.done.set()
@@ -453,8 +447,7 @@ class Orchestrator:
     def _run_in_thread(self, run: _Run) -> ExecutionResult | None:
         if run.control.cancelled:
             return None
-        started = asyncio.run_coroutine_threadsafe(self._mark_running(run), self._loop)
-        started.result(STORE_WRITE_TIMEOUT_S)
+        self._loop.call_soon_threadsafe(self._mark_running, run, time.time())
         listener = _StoreListener(self, run, self._loop)
         return run_workflow(
             run.workflow,
@@ -481,28 +474,34 @@ class Orchestrator:
             error=run.control.reason or "cancelled before it started",
         )
 
-    async def _mark_running(self, run: _Run) -> None:
-        assert self._store is not None
-        now = time.time()
-        await self._store.update_execution_status(
-            run.execution_id, ExecutionStatus.RUNNING.value, started_at=now
-        )
+    def _mark_running(self, run: _Run, at: float) -> None:
+        assert self._writer is not None
         self._metrics.execution_started(run.workflow.name, run.mode)
+        self._writer.post(
+            ExecutionStatusWrite(
+                run.execution_id, ExecutionStatus.RUNNING.value, started_at=at
+            ),
+            after=functools.partial(self._append_execution_started, run, at),
+        )
+
+    async def _append_execution_started(self, run: _Run, at: float) -> None:
         await run.log.append(
             EXECUTION_STARTED,
             {
                 "execution_id": run.execution_id,
                 "workflow": run.workflow.name,
                 "mode": run.mode,
-                "at": iso_timestamp(now),
+                "at": iso_timestamp(at),
                 "reused": sorted(run.reuse),
             },
         )
 
-    async def _task_started(self, run: _Run, name: str, at: float) -> None:
-        assert self._store is not None
-        await self._store.save_task_started(run.execution_id, name, at)
-        await self._append_task_started(run, name, at)
+    def _task_started(self, run: _Run, name: str, at: float) -> None:
+        assert self._writer is not None
+        self._writer.post(
+            TaskStartWrite(run.execution_id, name, at),
+            after=functools.partial(self._append_task_started, run, name, at),
+        )
 
     async def _append_task_started(self, run: _Run, name: str, at: float) -> None:
         run.started.add(name)
@@ -511,9 +510,15 @@ class Orchestrator:
             {"execution_id": run.execution_id, "task": name, "at": iso_timestamp(at)},
         )
 
-    async def _task_finished(self, run: _Run, result: TaskResult) -> None:
-        assert self._store is not None
-        await self._store.save_task_result(run.execution_id, result)
+    def _task_finished(self, run: _Run, result: TaskResult) -> None:
+        assert self._writer is not None
+        run.recorded[result.name] = result
+        self._writer.post(
+            TaskResultWrite(run.execution_id, result),
+            after=functools.partial(self._append_task_finished, run, result),
+        )
+
+    async def _append_task_finished(self, run: _Run, result: TaskResult) -> None:
         self._metrics.task_finished(run.workflow.name, result)
         if result.name not in run.started and result.started_at is not None:
             # In full mode a task can end before the engine reports its start,
@@ -524,8 +529,20 @@ class Orchestrator:
         data["execution_id"] = run.execution_id
         await run.log.append(TASK_FINISHED, data)
 
-    async def _finish(self, store: Store, run: _Run, result: ExecutionResult) -> None:
-        await store.save_result(result, version=run.version, output=result.output)
+    async def _finish(self, run: _Run, result: ExecutionResult) -> None:
+        assert self._writer is not None
+        # Task results already queued are committed before or with this
+        # write, so only the ones that differ from them are written again.
+        changed = [
+            name
+            for name, task in result.tasks.items()
+            if run.recorded.get(name) != task
+        ]
+        await self._writer.submit(
+            ExecutionResultWrite(
+                result, version=run.version, output=result.output, tasks=changed
+            )
+        )
         await self._close_log(run, result.status.value, result.ended_at, result.error)
         logger.info(
             "execution %s of workflow %s recorded as %s",
@@ -534,11 +551,19 @@ class Orchestrator:
             result.status.value,
         )
 
-    async def _finish_with_error(self, store: Store, run: _Run, error: str) -> None:
+    async def _finish_with_error(self, run: _Run, error: str) -> None:
+        assert self._writer is not None
         now = time.time()
         try:
-            await store.update_execution_status(
-                run.execution_id, ExecutionStatus.ERROR.value, ended_at=now, error=error
+            # Through the writer, so that no queued write of this execution
+            # lands after this one.
+            await self._writer.submit(
+                ExecutionStatusWrite(
+                    run.execution_id,
+                    ExecutionStatus.ERROR.value,
+                    ended_at=now,
+                    error=error,
+                )
             )
         except Exception:
             logger.exception(
