@@ -330,6 +330,24 @@ def test_trigger_idempotency_key(
     assert counting_server.count(name) == 2
 
 
+def test_sync_trigger_idempotency_key(
+    client: httpx.Client, counting_server: CountingServer
+) -> None:
+    name = unique("syncidem")
+    put_workflow(client, name, trigger_spec(counting_server, name, False, f"ok/{name}"))
+    headers = {"Idempotency-Key": "delivery-1"}
+    first = client.post(f"/api/triggers/{name}/hook", json={}, headers=headers)
+    again = client.post(f"/api/triggers/{name}/hook", json={}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert again.status_code == 200, again.text
+    assert again.json()["execution_id"] == first.json()["execution_id"]
+    for response in (first, again):
+        body = response.json()
+        assert body["status"] == "SUCCESS"
+        assert task_of(body, "only")["status"] == "SUCCESS"
+    assert counting_server.count(name) == 1
+
+
 def test_trigger_bad_requests(
     client: httpx.Client, counting_server: CountingServer
 ) -> None:

@@ -1,11 +1,25 @@
-"""Conversions from stored records back to engine results."""
+"""Conversions from stored records back to engine results and specs."""
 
 from __future__ import annotations
 
+import functools
+
 from walle_ray.results import Attempt, TaskResult, TaskStatus
+from walle_ray.spec import Workflow, load_workflow
 from walle_ray.store.records import ExecutionRecord, TaskRunRecord
 
 SUCCESS = TaskStatus.SUCCESS.value
+PARSED_SPECS_KEPT = 64
+
+
+@functools.lru_cache(maxsize=PARSED_SPECS_KEPT)
+def parse_stored_spec(spec_yaml: str) -> Workflow:
+    """Parse a stored spec, reusing the result for a text parsed recently.
+
+    Workflow models are frozen, so executions of one spec can share one.
+    Raises ``SpecError`` like :func:`walle_ray.spec.load_workflow`.
+    """
+    return load_workflow(spec_yaml)
 
 
 def task_result_from_record(run: TaskRunRecord) -> TaskResult:

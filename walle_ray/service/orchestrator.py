@@ -38,7 +38,7 @@ from walle_ray.results import (
     iso_timestamp,
 )
 from walle_ray.service.config import ServiceConfig
-from walle_ray.service.convert import succeeded_tasks
+from walle_ray.service.convert import parse_stored_spec, succeeded_tasks
 from walle_ray.service.events import (
     EXECUTION_FINISHED,
     EXECUTION_STARTED,
@@ -287,16 +287,19 @@ class Orchestrator:
         input: Any = None,
         idempotency_key: str | None = None,
         retry_of: str | None = None,
+        wait_s: float | None = None,
     ) -> dict[str, Any]:
         """Create an execution and start it; return ``{"execution", "created"}``.
 
         When ``idempotency_key`` was used before for ``workflow``, the stored
         execution is returned with ``created`` False and nothing starts. With
         ``retry_of``, the tasks that succeeded in that execution are copied to
-        the new one and not run again.
+        the new one and not run again. With ``wait_s``, the call then waits
+        like :meth:`wait` and the reply's ``ended`` tells whether the
+        execution ended; ``execution`` stays the record as it was created.
         """
         store = await self._ready()
-        parsed = load_workflow(spec_yaml)
+        parsed = parse_stored_spec(spec_yaml)
         reuse: dict[str, TaskResult] = {}
         if retry_of is not None:
             original = await store.get_execution(retry_of)
@@ -318,9 +321,15 @@ class Orchestrator:
                 workflow,
                 record.execution_id,
             )
-            return {"execution": record.to_dict(), "created": False}
-        for result in reuse.values():
-            await store.save_task_result(execution_id, result)
+            reply: dict[str, Any] = {"execution": record.to_dict(), "created": False}
+            if wait_s is not None:
+                reply["ended"] = await self.wait(record.execution_id, wait_s)
+            return reply
+        if reuse:
+            await store.save_task_results(execution_id, reuse.values())
+            reread = await store.get_execution(execution_id)
+            assert reread is not None
+            record = reread
         self._launch(
             _Run(
                 execution_id=execution_id,
@@ -339,9 +348,10 @@ class Orchestrator:
             mode,
             f" as a retry of {retry_of}" if retry_of else "",
         )
-        created = await store.get_execution(execution_id)
-        assert created is not None
-        return {"execution": created.to_dict(), "created": True}
+        reply = {"execution": record.to_dict(), "created": True}
+        if wait_s is not None:
+            reply["ended"] = await self.wait(execution_id, wait_s)
+        return reply
 
     async def cancel(
         self, execution_id: str, reason: str = "cancelled by request"
@@ -422,6 +432,8 @@ class Orchestrator:
         # Logs of finished executions are dropped oldest first; logs of
         # running executions always stay.
         excess = len(self._logs) - RECENT_LOGS_KEPT
+        if excess <= 0:
+            return
         for execution_id in list(self._logs):
             if excess <= 0:
                 return

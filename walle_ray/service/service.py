@@ -18,6 +18,7 @@ import ray
 from walle_ray.errors import SpecError
 from walle_ray.results import ExecutionStatus
 from walle_ray.service.config import ServiceConfig
+from walle_ray.service.convert import parse_stored_spec
 from walle_ray.service.errors import (
     ConflictError,
     NotFoundError,
@@ -154,7 +155,7 @@ class WorkflowService:
                 f"/api/workflows/{name}",
                 workflow=name,
             )
-        return record, load_workflow(record.spec_yaml)
+        return record, parse_stored_spec(record.spec_yaml)
 
     async def get_workflow(self, name: str) -> dict[str, Any]:
         record, workflow = await self._workflow(name)
@@ -184,17 +185,32 @@ class WorkflowService:
         idempotency_key: str | None = None,
     ) -> Started:
         record, _ = await self._workflow(name)
-        reply = await self._call(
+        reply = await self._start(
+            record, mode=mode, input=input, idempotency_key=idempotency_key
+        )
+        return Started(reply["execution"], reply["created"])
+
+    async def _start(
+        self,
+        record: WorkflowRecord,
+        *,
+        mode: str,
+        input: Any,
+        idempotency_key: str | None,
+        wait_s: float | None = None,
+    ) -> dict[str, Any]:
+        reply: dict[str, Any] = await self._call(
             self.orchestrator().start.remote(
-                workflow=name,
+                workflow=record.name,
                 version=record.version,
                 spec_yaml=record.spec_yaml,
                 mode=mode,
                 input=input,
                 idempotency_key=idempotency_key,
+                wait_s=wait_s,
             )
         )
-        return Started(reply["execution"], reply["created"])
+        return reply
 
     async def _execution(self, execution_id: str) -> ExecutionRecord:
         store = await self.store()
@@ -322,7 +338,7 @@ class WorkflowService:
         whether it ended within the configured wait (the execution record is
         then re-read). For an ``async`` trigger the second item is None.
         """
-        _, spec = await self._workflow(workflow)
+        record, spec = await self._workflow(workflow)
         found = next(
             (t for t in spec.triggers if t.name == trigger and t.type == "http"),
             None,
@@ -335,18 +351,19 @@ class WorkflowService:
                 workflow=workflow,
                 trigger=trigger,
             )
-        started = await self.start_execution(
-            workflow, mode=mode, input=input, idempotency_key=idempotency_key
+        # A synchronous trigger starts and waits in one orchestrator call.
+        reply = await self._start(
+            record,
+            mode=mode,
+            input=input,
+            idempotency_key=idempotency_key,
+            wait_s=None if found.async_ else self.config.sync_trigger_wait_s,
         )
+        started = Started(reply["execution"], reply["created"])
         if found.async_:
             return started, None
-        ended = await self._call(
-            self.orchestrator().wait.remote(
-                started.execution_id, self.config.sync_trigger_wait_s
-            )
-        )
-        record = await self._execution(started.execution_id)
-        return Started(record.to_dict(), started.created), ended
+        execution = await self._execution(started.execution_id)
+        return Started(execution.to_dict(), started.created), bool(reply["ended"])
 
     # -- events --------------------------------------------------------------
 
