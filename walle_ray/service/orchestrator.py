@@ -295,8 +295,8 @@ class Orchestrator:
         execution is returned with ``created`` False and nothing starts. With
         ``retry_of``, the tasks that succeeded in that execution are copied to
         the new one and not run again. With ``wait_s``, the call then waits
-        like :meth:`wait` and the reply's ``ended`` tells whether the
-        execution ended; ``execution`` stays the record as it was created.
+        like :meth:`wait`, and the reply's ``ended`` is True when the
+        execution ended in time. ``execution`` is the record as created.
         """
         store = await self._ready()
         parsed = parse_stored_spec(spec_yaml)

@@ -105,8 +105,8 @@ class StoreWriter:
                 try:
                     await self._commit(batch)
                 except Exception:
-                    # _commit handles store errors; this guards the loop
-                    # against a bug so that later writes still go out.
+                    # _commit handles store errors, so only a bug gets
+                    # here. Later writes must still go out.
                     logger.exception("committing %d store writes failed", count)
 
     async def _commit(self, batch: list[_Queued]) -> None:
