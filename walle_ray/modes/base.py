@@ -14,11 +14,12 @@ actors without passing through the driver.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import pickle
+import queue
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -100,7 +101,10 @@ class Run:
         self.started: set[str] = set()
         self.stop_reason: str | None = None
         self.timed_out = False
-        self._name_of: dict[Any, str] = {}
+        # Submitted tasks without a recorded result, and the names of calls
+        # that ended, queued by Ray's completion callbacks.
+        self._unfinished: dict[str, Future[TaskResult]] = {}
+        self._ended: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._input_arg = input_argument(plan.input)
         self._deadline = (
             time.time() + plan.timeout_s if plan.timeout_s is not None else None
@@ -133,7 +137,11 @@ class Run:
             step, self._input_arg, context, *[self.summary_refs[up] for up in names]
         )
         self.summary_refs[name], self.full_refs[name] = refs
-        self._name_of[refs[0]] = name
+        # Ray calls back when the summary is ready, so waiting costs O(1)
+        # per result instead of a scan of every pending reference.
+        future = refs[0].future()
+        self._unfinished[name] = future
+        future.add_done_callback(lambda _: self._ended.put(name))
 
     def mark_started(self, name: str, at: float | None = None) -> None:
         if name not in self.started:
@@ -176,55 +184,49 @@ class Run:
     # -- collecting ----------------------------------------------------------
 
     def outstanding(self) -> list[Any]:
-        return [ref for ref, name in self._name_of.items() if name not in self.results]
+        """Return the summary references of submitted calls not yet recorded."""
+        return [self.summary_refs[name] for name in self._unfinished]
 
-    def collect(self, refs: list[Any], *, until_all: bool = True) -> list[str]:
+    def has_outstanding(self) -> bool:
+        return bool(self._unfinished)
+
+    def collect(self, *, until_all: bool = True) -> list[str]:
         """Wait for submitted calls and record their results, upstream first.
 
         Returns the names that finished. With ``until_all`` it returns only
-        when every call in ``refs`` has ended or the run has stopped;
+        when every submitted call has ended or the run has stopped;
         otherwise as soon as at least one has.
         """
         finished: list[str] = []
-        pending = list(refs)
-        while pending and not self.stopped():
+        while self._unfinished and not self.stopped():
             timeout = POLL_INTERVAL_S
             if self._deadline is not None:
                 timeout = max(0.0, min(timeout, self._deadline - time.time()))
-            if until_all:
-                done, pending = ray.wait(
-                    pending, num_returns=len(pending), timeout=timeout
-                )
-            else:
-                # Return on the first result, with any others already in.
-                done, pending = ray.wait(pending, num_returns=1, timeout=timeout)
-                if done and pending:
-                    more, pending = ray.wait(
-                        pending, num_returns=len(pending), timeout=0
-                    )
-                    done += more
-            if done:
-                finished.extend(self._record(done))
-                if not until_all:
+            try:
+                ended = [self._ended.get(timeout=timeout)]
+            except queue.Empty:
+                continue
+            # Take every other call that has ended meanwhile.
+            while True:
+                try:
+                    ended.append(self._ended.get_nowait())
+                except queue.Empty:
                     break
+            finished.extend(self._record(ended))
+            if not until_all:
+                break
         return finished
 
-    def _record(self, done: list[Any]) -> list[str]:
+    def _record(self, ended: list[str]) -> list[str]:
         names = sorted(
-            (self._name_of[ref] for ref in done), key=self._position.__getitem__
+            (name for name in ended if name in self._unfinished),
+            key=self._position.__getitem__,
         )
-        by_name = {self._name_of[ref]: ref for ref in done}
-        # One ray.get fetches the whole batch. A failed call makes it raise,
-        # so then each result is fetched on its own to find which one failed.
-        fetched: dict[str, TaskResult] = {}
-        with contextlib.suppress(ray.exceptions.RayError):
-            fetched = dict(
-                zip(names, ray.get([by_name[n] for n in names]), strict=True)
-            )
         finished = []
         for name in names:
+            future = self._unfinished.pop(name)
             try:
-                result = fetched.get(name) or ray.get(by_name[name])
+                result = future.result()
             except ray.exceptions.TaskCancelledError:
                 continue
             except ray.exceptions.RayError as exc:
@@ -272,6 +274,7 @@ class Run:
         ``CANCELLED`` and tasks that had not started end ``ABORT``.
         """
         outstanding = self.outstanding()
+        self._unfinished.clear()
         for ref in outstanding:
             ray.cancel(ref)
         if outstanding:

@@ -24,7 +24,7 @@ def run_batch(run: Run) -> None:
                 run.submit(name)
             else:
                 run.block(name, decision)
-        run.collect(run.outstanding())
+        run.collect()
         if run.stopped():
             run.stop()
             return

@@ -29,10 +29,8 @@ def run_full(run: Run) -> None:
     """Submit every task as soon as it can be, then collect the results."""
     full = _FullRun(run)
     full.start()
-    pending = run.outstanding()
-    while pending and not run.stopped():
-        full.finished(run.collect(pending, until_all=False))
-        pending = run.outstanding()
+    while run.has_outstanding() and not run.stopped():
+        full.finished(run.collect(until_all=False))
     if run.stopped():
         run.stop()
 

@@ -18,7 +18,7 @@ def run_sync(run: Run) -> None:
             continue
         run.mark_started(name)
         run.submit(name)
-        run.collect(run.outstanding())
+        run.collect()
         if run.stopped():
             run.stop()
             return
