@@ -31,7 +31,7 @@ from walle_ray.invoker.ledger import (
 )
 from walle_ray.invoker.step import TaskStep, run_step
 from walle_ray.outputs import PREVIEW_LIMIT_BYTES, cap_output
-from walle_ray.results import Attempt, TaskResult
+from walle_ray.results import Attempt, TaskResult, TaskStatus
 
 logger = logging.getLogger(__name__)
 
@@ -102,14 +102,27 @@ class Invoker:
         results. The summary carries the output capped for records and
         display.
         """
-        result = await run_step(
-            self._get_session(),
-            step,
-            input,
-            upstream,
-            context,
-            call_function=self._invoke if self._ledger is not None else invoke,
-        )
+        try:
+            result = await run_step(
+                self._get_session(),
+                step,
+                input,
+                upstream,
+                context,
+                call_function=self._invoke if self._ledger is not None else invoke,
+            )
+        except Exception as exc:
+            # Dependents receive a failed result and apply their own trigger
+            # rule, which an exception raised here would keep from running.
+            logger.exception(
+                "execution %s task %s: invoker failed", step.execution_id, step.task
+            )
+            result = TaskResult(
+                name=step.task,
+                status=TaskStatus.ERROR,
+                ended_at=time.time(),
+                error=f"invoker failed: {type(exc).__name__}: {exc}",
+            )
         return summarize(result), result
 
     async def _invoke(
@@ -207,8 +220,10 @@ class InvokerPool:
             name=self.ledger_name,
             num_cpus=0,
             max_restarts=-1,
+            # Hard affinity: with soft affinity a busy cluster may place the
+            # ledger on another node, whose loss would erase the record.
             scheduling_strategy=NodeAffinitySchedulingStrategy(
-                ray.get_runtime_context().get_node_id(), soft=True
+                ray.get_runtime_context().get_node_id(), soft=False
             ),
         ).remote()
         self.actors: list[Any] = [self.create_actor(i) for i in range(self.size)]

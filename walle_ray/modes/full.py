@@ -30,7 +30,11 @@ def run_full(run: Run) -> None:
     full = _FullRun(run)
     full.start()
     while run.has_outstanding() and not run.stopped():
-        full.finished(run.collect(until_all=False))
+        finished = run.collect(until_all=False)
+        if run.stopped():
+            # A failure under fail_fast starts no dependents of its own.
+            break
+        full.finished(finished)
     if run.stopped():
         run.stop()
 
@@ -82,6 +86,9 @@ class _FullRun:
         """Report the start of dependents that ``name``'s result lets run."""
         run = self.run
         for child in self.dag.dependents[name]:
+            # A waiting child is reported when the driver submits it.
+            if child in self.waiting:
+                continue
             started = child in run.results or child in run.started
             if not started and self._runs(child):
                 run.mark_started(child)
@@ -107,6 +114,8 @@ class _FullRun:
             if not self._context_ready(name):
                 return False
             run.submit(name)
+            if all(up in run.results for up in depends) and self._runs(name):
+                run.mark_started(name)
             return True
         decision = self._decision(name)
         if decision is None:
