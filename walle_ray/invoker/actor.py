@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 MAX_CONCURRENT_CALLS = 10_000
 CONNECTION_LIMIT = 1_000
 
-# Ended executions the pool collects before it tells the ledger, and the
-# longest it waits to do so.
+# Ended executions the pool collects before it sends them to the ledger, and
+# the longest it waits to send them.
 FORGET_BATCH = 256
 FORGET_INTERVAL_S = 1.0
 
