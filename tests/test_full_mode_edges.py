@@ -6,7 +6,7 @@ import pytest
 from engine_helpers import MODES, run
 
 from walle_ray.invoker import InvokerPool
-from walle_ray.results import ExecutionStatus, TaskStatus
+from walle_ray.results import ExecutionStatus, TaskResult, TaskStatus
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -92,3 +92,41 @@ def test_fail_fast_aborts_dependents_of_failure(
         task = result.tasks[name]
         assert task.status is TaskStatus.ABORT, task
         assert task.started_at is None, task
+
+
+# 'reader' depends only on 'fast', whose earlier result is reused, but its
+# body reads 'join', which waits for 'slow'. The workflow times out first.
+HELD_AFTER_REUSE_SPEC = """
+name: held-after-reuse
+timeout: 1s
+tasks:
+- {name: slow, function: sleep, body: {seconds: 3}}
+- {name: fast, function: echo, body: {v: 1}}
+- {name: join, function: echo, body: {v: 2}, depends: [slow, fast]}
+- name: reader
+  function: echo
+  body: {joined: "{{ tasks.join.output }}"}
+  depends: [fast, join]
+  trigger_rule: one_success
+- {name: after, function: echo, body: {v: 3}, depends: [fast]}
+"""
+
+
+def test_timeout_aborts_held_task_after_reuse(
+    gateway_url: str, invoker_pool: InvokerPool
+) -> None:
+    reused = TaskResult(
+        name="fast", status=TaskStatus.SUCCESS, started_at=1.0, ended_at=2.0
+    )
+    result = run(
+        HELD_AFTER_REUSE_SPEC,
+        "full",
+        gateway_url,
+        invoker_pool,
+        reuse={"fast": reused},
+    )
+    assert result.status is ExecutionStatus.ERROR
+    reader = result.tasks["reader"]
+    assert reader.status is TaskStatus.ABORT, reader
+    assert reader.started_at is None, reader
+    assert result.tasks["after"].status is TaskStatus.SUCCESS

@@ -17,7 +17,6 @@ references to wait on: Ray then tracks each one as a borrowed reference.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 
 from walle_ray.modes.base import Run
@@ -65,13 +64,11 @@ class _FullRun:
         for name in run.results:
             self._count(name)
         self.waiting = {name for name in self.dag.order if name not in run.results}
-        now = time.time()
+        # Each task is reported started when it is submitted with every
+        # dependency ended, or later when its last dependency ends.
         for name in self.dag.order:
             if name in self.waiting:
                 self._advance([name])
-        for name in self.dag.order:
-            if name not in run.results and self._runs(name):
-                run.mark_started(name, now)
 
     def finished(self, names: list[str]) -> None:
         """Take in tasks whose results arrived; start what they allow."""
