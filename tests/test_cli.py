@@ -312,6 +312,24 @@ def _closed_loopback_address() -> str:
     return f"127.0.0.1:{port}"
 
 
+def _walle_fails(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run the walle program and check that it exits 1 without a traceback."""
+    walle = Path(sys.executable).parent / "walle"
+    completed = subprocess.run(
+        [str(walle), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=cwd,
+    )
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert "Traceback" not in completed.stderr
+    return completed
+
+
 @pytest.mark.parametrize("kind", ["malformed", "unreachable"])
 def test_run_bad_ray_address_fails_cleanly(kind: str, tmp_path: Path) -> None:
     """A bad RAY_ADDRESS ends walle run with a message, not a traceback."""
@@ -326,17 +344,7 @@ def test_run_bad_ray_address_fails_cleanly(kind: str, tmp_path: Path) -> None:
     }
     spec = tmp_path / "one.yaml"
     spec.write_text("name: one\ntasks:\n- name: a\n  url: http://127.0.0.1:9/x\n")
-    walle = Path(sys.executable).parent / "walle"
-    completed = subprocess.run(
-        [str(walle), "run", str(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert completed.returncode == 1, completed.stderr[-2000:]
-    assert "Traceback" not in completed.stderr
+    completed = _walle_fails(["run", str(spec)], env, tmp_path)
     assert "Ray failed to start" in completed.stderr
     assert address in completed.stderr
     with sqlite3.connect(database) as connection:
@@ -350,15 +358,6 @@ def test_run_bad_ray_address_fails_cleanly(kind: str, tmp_path: Path) -> None:
 def test_serve_unreachable_ray_address_fails_cleanly(tmp_path: Path) -> None:
     address = _closed_loopback_address()
     env = {**os.environ, "RAY_ADDRESS": address}
-    walle = Path(sys.executable).parent / "walle"
-    completed = subprocess.run(
-        [str(walle), "serve", "--host", "127.0.0.1", "--port", "18999"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert completed.returncode == 1, completed.stderr[-2000:]
-    assert "Traceback" not in completed.stderr
+    args = ["serve", "--host", "127.0.0.1", "--port", "18999"]
+    completed = _walle_fails(args, env, tmp_path)
     assert f"no Ray cluster reachable at '{address}'" in completed.stderr

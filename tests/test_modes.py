@@ -179,7 +179,7 @@ tasks:
     assert result.tasks["second"].output == payload
 
 
-def test_small_input_goes_by_value_and_large_by_reference() -> None:
+def test_input_argument_by_size() -> None:
     assert input_argument(None) is None
     assert input_argument({"order": 7}) == {"order": 7}
     assert input_argument("x" * 100) == "x" * 100

@@ -339,10 +339,10 @@ Mode = Callable[[Run], None]
 
 
 def input_argument(value: Any) -> Any:
-    """Return how the execution's input goes into each call: value or reference.
+    """Return the execution's input as each call receives it: value or reference.
 
     Ray copies a small argument into the call itself, which costs less than
-    a shared object that every invoker fetches; a large input is stored once
+    a shared object that every invoker fetches. A large input is stored once
     and passed by reference.
     """
     if value is None or isinstance(value, bool | int | float | str | bytes):
