@@ -156,6 +156,16 @@ class ThroughputResult:
     elapsed_s: float
     latencies_s: list[float]
 
+    @classmethod
+    def combine(cls, parts: list[ThroughputResult]) -> ThroughputResult:
+        """Add up rounds run at one concurrency into one result."""
+        return cls(
+            parts[0].concurrency,
+            sum(p.executions for p in parts),
+            sum(p.elapsed_s for p in parts),
+            [latency for p in parts for latency in p.latencies_s],
+        )
+
     @property
     def executions_per_s(self) -> float:
         return self.executions / self.elapsed_s

@@ -60,3 +60,71 @@ class PeakMemory:
         self._thread.join()
         final = tree_rss(self._root, include_root=self._include_self)
         self.peak_bytes = max(self.peak_bytes, final)
+
+
+class LabelledPeakMemory:
+    """Track the peak summed RSS of this process's tree for each label.
+
+    Systems measured in alternation share one sampler: ``measure(label)``
+    marks the block in which samples count towards ``label``, and a sample
+    taken as the block ends covers runs shorter than the sampling interval.
+    """
+
+    def __init__(self) -> None:
+        self._root = psutil.Process()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._label: str | None = None
+        self.idle_bytes = 0
+        self.peaks: dict[str, int] = {}
+
+    def _record(self, label: str, current: int) -> None:
+        with self._lock:
+            self.peaks[label] = max(self.peaks.get(label, 0), current)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL_S):
+            label = self._label
+            if label is None:
+                continue
+            current = tree_rss(self._root)
+            # The label may have changed while the tree was read: count the
+            # sample only for the block it was taken in.
+            if self._label == label:
+                self._record(label, current)
+
+    def measure(self, label: str) -> _LabelBlock:
+        return _LabelBlock(self, label)
+
+    def __enter__(self) -> LabelledPeakMemory:
+        self.idle_bytes = tree_rss(self._root)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class _LabelBlock:
+    def __init__(self, memory: LabelledPeakMemory, label: str) -> None:
+        self._memory = memory
+        self._label = label
+
+    def __enter__(self) -> None:
+        self._memory._label = self._label
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._memory._label = None
+        self._memory._record(self._label, tree_rss(self._memory._root))

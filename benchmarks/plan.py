@@ -185,6 +185,12 @@ def make_plan(
     wanted_peers = [p for p in PEERS if p in selected or "peers" in selected]
     peer_budget_s = 30.0 if quick else 60.0
     notes.append(
+        "On each workload, raw Ray, the Ray actor floor and Walle's modes take "
+        "turns: after every system's warm-up runs, each round times one run "
+        "of each system, starting with a different system each round. Library "
+        "throughput alternates Walle and raw Ray in two rounds per level."
+    )
+    notes.append(
         "The machine-limit and peer runners make their warm-up runs on their "
         "first workload only."
     )

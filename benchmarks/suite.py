@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks import engines
 from benchmarks.gateway_process import GatewayProcess
-from benchmarks.memory import PeakMemory
+from benchmarks.memory import LabelledPeakMemory, PeakMemory
 from benchmarks.plan import Plan, Repeats, throughput_workload
 from benchmarks.workloads import Workload
 
@@ -41,9 +41,13 @@ PEER_SCRIPTS = {
 }
 POOL_SIZE = 2
 RAY_CPUS = 2
-# Largest workload the Ray actor floor runs on: it needs no more to show the
-# cost per call, and the 10,000-task fan-out would add minutes.
-MAX_RAY_ACTORS_TASKS = 1_000
+# Largest workload the Ray actor floor runs on, the 1 -> 1,000 -> 1 fan-out:
+# it needs no more to show the cost per call, and the 10,000-task fan-out
+# would add minutes.
+MAX_RAY_ACTORS_TASKS = 1_002
+# Library throughput splits each level's executions into this many rounds
+# per system, alternating the systems.
+THROUGHPUT_ROUNDS = 2
 # Seconds a runner subprocess may take beyond its workloads' budgets, for
 # starting its engine and shutting it down.
 RUNNER_SLACK_S = 180.0
@@ -110,58 +114,109 @@ class Cell:
         }
 
 
-def time_runs(run_once: engines.RunOnce, repeats: Repeats) -> tuple[list[float], str]:
-    """Run warm-ups, then timed runs within the budget; return makespans, error."""
-    started = time.perf_counter()
-    makespans: list[float] = []
-    try:
-        for _ in range(repeats.warmup):
-            run_once()
-        while len(makespans) < repeats.runs:
-            begin = time.perf_counter()
-            run_once()
-            makespans.append(time.perf_counter() - begin)
-            spent = time.perf_counter() - started
-            projected = spent + statistics.fmean(makespans)
-            if len(makespans) >= repeats.min_runs and projected > repeats.budget_s:
+@dataclass
+class Contender:
+    """One system measured on a workload: how to run it once, and its runs."""
+
+    system: str
+    mode: str
+    run_once: engines.RunOnce
+    makespans: list[float] = field(default_factory=list)
+    spent_s: float = 0.0
+    error: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.system}/{self.mode}"
+
+    def wants_run(self, repeats: Repeats) -> bool:
+        """Return whether another timed run fits this contender's budget."""
+        if self.error or len(self.makespans) >= repeats.runs:
+            return False
+        if len(self.makespans) < repeats.min_runs:
+            return True
+        projected = self.spent_s + statistics.fmean(self.makespans)
+        return projected <= repeats.budget_s
+
+
+def rotation(items: list[Contender], round_index: int) -> list[Contender]:
+    """Return ``items`` starting at ``round_index``, wrapped around.
+
+    Each round starts with a different system, so none is always the one
+    that runs after a given other.
+    """
+    if not items:
+        return []
+    shift = round_index % len(items)
+    return items[shift:] + items[:shift]
+
+
+def measure_alternating(
+    workload: Workload, contenders: list[Contender], repeats: Repeats
+) -> list[Cell]:
+    """Time ``contenders`` on ``workload`` in alternation; return their cells.
+
+    All warm-up runs come first. Then each round times one run of every
+    contender whose budget allows it, so a change in the machine's load
+    between rounds moves every system's times alike instead of one
+    system's. Each contender keeps its own budget: after ``min_runs`` runs,
+    it starts no run that would take its time past ``budget_s``.
+    """
+    with LabelledPeakMemory() as memory:
+        for contender in contenders:
+            for _ in range(repeats.warmup):
+                _run_once(contender, memory, timed=False)
+        round_index = 0
+        while True:
+            due = [c for c in contenders if c.wants_run(repeats)]
+            if not due:
                 break
+            for contender in rotation(due, round_index):
+                _run_once(contender, memory, timed=True)
+            round_index += 1
+    cells = []
+    for contender in contenders:
+        cell = Cell(
+            workload=workload.id,
+            system=contender.system,
+            mode=contender.mode,
+            makespans=contender.makespans,
+            idle_rss_bytes=memory.idle_bytes,
+            peak_rss_bytes=memory.peaks.get(contender.label, memory.idle_bytes),
+        )
+        if contender.error:
+            cell.status = "error"
+            cell.error = contender.error
+        makespans = contender.makespans
+        logger.info(
+            "%s %s %s: median %.4f s over %d runs%s",
+            workload.id,
+            contender.system,
+            contender.mode,
+            statistics.median(makespans) if makespans else float("nan"),
+            len(makespans),
+            f" ({contender.error})" if contender.error else "",
+        )
+        cells.append(cell)
+    return cells
+
+
+def _run_once(contender: Contender, memory: LabelledPeakMemory, *, timed: bool) -> None:
+    """Run ``contender`` once; record its makespan, or the error that ends it."""
+    begin = time.perf_counter()
+    try:
+        with memory.measure(contender.label):
+            run_begin = time.perf_counter()
+            contender.run_once()
+            makespan = time.perf_counter() - run_begin
     except Exception as exc:
-        logger.exception("a measured run failed")
-        return makespans, f"{type(exc).__name__}: {exc}"[:500]
-    return makespans, ""
-
-
-def measure_cell(
-    workload: Workload,
-    system: str,
-    mode: str,
-    run_once: engines.RunOnce,
-    repeats: Repeats,
-) -> Cell:
-    with PeakMemory() as memory:
-        makespans, error = time_runs(run_once, repeats)
-    cell = Cell(
-        workload=workload.id,
-        system=system,
-        mode=mode,
-        makespans=makespans,
-        idle_rss_bytes=memory.idle_bytes,
-        peak_rss_bytes=memory.peak_bytes,
-    )
-    if error:
-        cell.status = "error"
-        cell.error = error
-    median = statistics.median(makespans) if makespans else float("nan")
-    logger.info(
-        "%s %s %s: median %.4f s over %d runs%s",
-        workload.id,
-        system,
-        mode,
-        median,
-        len(makespans),
-        f" ({error})" if error else "",
-    )
-    return cell
+        logger.exception("a measured run of %s failed", contender.label)
+        contender.error = f"{type(exc).__name__}: {exc}"[:500]
+        return
+    finally:
+        contender.spent_s += time.perf_counter() - begin
+    if timed:
+        contender.makespans.append(makespan)
 
 
 def peer_python(name: str) -> Path | None:
@@ -342,15 +397,21 @@ class Suite:
             pool = driver_node_pool("walle-bench-invoker")
             pool.wait_ready()
             self.warm_up(gateway, pool)
-            for workload in self.plan.workloads:
-                self.run_workload(workload, gateway, pool)
-            self.run_ray_actors(pool)
-            if self.plan.library_throughput:
+            actors: list[Any] = []
+            if any(w.tasks <= MAX_RAY_ACTORS_TASKS for w in plan.workloads):
+                actors = engines.sleep_actors(POOL_SIZE, pool.scheduling_strategy(0))
+            try:
+                for workload in plan.workloads:
+                    self.run_workload(workload, gateway, pool, actors)
+            finally:
+                for actor in actors:
+                    ray.kill(actor)
+            if plan.library_throughput:
                 self.run_library_throughput(gateway, pool)
-            if self.plan.serve:
+            if plan.serve:
                 from benchmarks.serve_api import measure_serve
 
-                self.serve = measure_serve(self.plan.throughput_levels, gateway)
+                self.serve = measure_serve(plan.throughput_levels, gateway)
                 self.throughput += self.serve.pop("rows", [])
             pool.shutdown()
         finally:
@@ -365,31 +426,27 @@ class Suite:
             # The cells record their own failures; the warm-up only logs.
             logger.warning("warm-up run failed: %s: %s", type(exc).__name__, exc)
 
-    def run_workload(self, workload: Workload, gateway: str, pool: Any) -> None:
-        repeats = self.plan.repeats_for(workload)
-        raw = engines.raw_ray_runner(workload, gateway, pool)
-        self.add_cell(measure_cell(workload, "raw-ray", "full", raw, repeats))
+    def run_workload(
+        self, workload: Workload, gateway: str, pool: Any, actors: list[Any]
+    ) -> None:
+        """Measure raw Ray, the Ray actor floor and Walle's modes on ``workload``.
+
+        The floor runs on workloads of up to ``MAX_RAY_ACTORS_TASKS`` tasks.
+        """
+        contenders = [
+            Contender(
+                "raw-ray", "full", engines.raw_ray_runner(workload, gateway, pool)
+            )
+        ]
+        if actors and workload.tasks <= MAX_RAY_ACTORS_TASKS:
+            run_once = engines.ray_actors_runner(workload, actors)
+            contenders.append(Contender("ray-actors", "full", run_once))
         for mode in self.plan.modes_for(workload):
-            walle = engines.walle_runner(workload, mode, gateway, pool)
-            self.add_cell(measure_cell(workload, "walle", mode, walle, repeats))
-
-    def run_ray_actors(self, pool: Any) -> None:
-        """Measure Ray's actor calls alone on the workloads of up to 1,000 tasks."""
-        workloads = [w for w in self.plan.workloads if w.tasks <= MAX_RAY_ACTORS_TASKS]
-        if not workloads:
-            return
-        import ray
-
-        actors = engines.sleep_actors(POOL_SIZE, pool.scheduling_strategy(0))
-        try:
-            for workload in workloads:
-                run_once = engines.ray_actors_runner(workload, actors)
-                repeats = self.plan.repeats_for(workload)
-                cell = measure_cell(workload, "ray-actors", "full", run_once, repeats)
-                self.add_cell(cell)
-        finally:
-            for actor in actors:
-                ray.kill(actor)
+            run_once = engines.walle_runner(workload, mode, gateway, pool)
+            contenders.append(Contender("walle", mode, run_once))
+        repeats = self.plan.repeats_for(workload)
+        for cell in measure_alternating(workload, contenders, repeats):
+            self.add_cell(cell)
 
     def add_cell(self, cell: Cell) -> None:
         """Keep a measured cell, and save every cell so far to the logs folder.
@@ -404,16 +461,32 @@ class Suite:
         partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
     def run_library_throughput(self, gateway: str, pool: Any) -> None:
+        """Measure executions per second of Walle and raw Ray at each level.
+
+        Each level runs in ``THROUGHPUT_ROUNDS`` rounds per system, the
+        systems taking turns, and each system's rounds add up to its row.
+        """
         workload = throughput_workload()
         systems = {
             "walle": engines.walle_runner(workload, "full", gateway, pool),
             "raw-ray": engines.raw_ray_runner(workload, gateway, pool),
         }
         for level in self.plan.throughput_levels:
-            for system, run_once in systems.items():
-                result = engines.measure_throughput(
-                    run_once, level.concurrency, level.executions
+            rounds = min(THROUGHPUT_ROUNDS, level.executions)
+            parts: dict[str, list[engines.ThroughputResult]] = {s: [] for s in systems}
+            for round_index in range(rounds):
+                share = level.executions // rounds + (
+                    round_index < level.executions % rounds
                 )
+                order = list(systems.items())
+                if round_index % 2:
+                    order.reverse()
+                for system, run_once in order:
+                    parts[system].append(
+                        engines.measure_throughput(run_once, level.concurrency, share)
+                    )
+            for system, results in parts.items():
+                result = engines.ThroughputResult.combine(results)
                 row = {"system": system, "via": "library", **result.to_dict()}
                 logger.info("throughput %s", row)
                 self.throughput.append(row)
