@@ -233,6 +233,27 @@ def test_idempotency_key_returns_same_execution(
     assert listed["total"] == 1
 
 
+def test_idempotency_key_with_other_body_is_422(
+    client: httpx.Client, counting_server: CountingServer
+) -> None:
+    name = unique("idemdiff")
+    put_workflow(client, name, chain_spec(counting_server, name))
+    headers = {"Idempotency-Key": "order-43"}
+    path = f"/api/workflows/{name}/executions"
+    first = client.post(path, json={"input": 1}, headers=headers)
+    other = client.post(path, json={"input": 2}, headers=headers)
+    assert first.status_code == 201
+    assert other.status_code == 422
+    error = other.json()["error"]
+    assert f"already used for execution {first.json()['execution_id']}" in error
+    assert "with a different input" in error
+    wait_final(client, first.json()["execution_id"])
+    assert counting_server.count(f"{name}-a") == 1
+    listed = client.get(path).json()
+    assert listed["total"] == 1
+    assert listed["items"][0]["input"] == 1
+
+
 @pytest.mark.parametrize(
     ("key", "message"),
     [("", "it is empty"), ("k" * 1000, "it has 1000 characters")],

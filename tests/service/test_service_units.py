@@ -24,6 +24,7 @@ from walle_ray.service.jobs import (
     execution_from_logs,
     result_from_dict,
 )
+from walle_ray.service.service import check_same_request
 from walle_ray.store.records import AttemptRecord, ExecutionRecord, TaskRunRecord
 
 
@@ -95,6 +96,40 @@ def test_check_idempotency_key() -> None:
         bodies.check_idempotency_key("")
     with pytest.raises(UnprocessableError, match="it has 256 characters"):
         bodies.check_idempotency_key("k" * 256)
+
+
+def _first_execution() -> dict[str, object]:
+    return {
+        "execution_id": "e-1",
+        "workflow": "orders",
+        "idempotency_key": "order-42",
+        "mode": "full",
+        "input": {"amount": 10},
+    }
+
+
+def test_reused_key_same_request_passes() -> None:
+    check_same_request(_first_execution(), mode="full", input={"amount": 10})
+
+
+@pytest.mark.parametrize(
+    ("mode", "input", "changed"),
+    [
+        ("full", {"amount": 11}, "a different input."),
+        ("batch", {"amount": 10}, "a different mode."),
+        ("sync", None, "a different input and mode."),
+    ],
+    ids=["input", "mode", "both"],
+)
+def test_reused_key_other_request_is_422(
+    mode: str, input: object, changed: str
+) -> None:
+    with pytest.raises(UnprocessableError) as caught:
+        check_same_request(_first_execution(), mode=mode, input=input)
+    message = caught.value.message
+    assert "'order-42' was already used for execution e-1" in message
+    assert changed in message
+    assert caught.value.details["execution_id"] == "e-1"
 
 
 def test_trigger_input_by_content_type() -> None:

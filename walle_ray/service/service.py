@@ -64,6 +64,37 @@ class Started:
         return value
 
 
+def check_same_request(execution: dict[str, Any], *, mode: str, input: Any) -> None:
+    """Raise 422 when a reused idempotency key comes with another input or mode.
+
+    ``execution`` is the one the key's first request created. A client that
+    sends the key again with another body means another request, and
+    returning the first execution would drop that request silently.
+    """
+    changed = [
+        field
+        for field, value in (("input", input), ("mode", mode))
+        if execution[field] != value
+    ]
+    if not changed:
+        return
+    key = execution["idempotency_key"]
+    execution_id = execution["execution_id"]
+    logger.info(
+        "idempotency key of execution %s reused with a different %s",
+        execution_id,
+        " and ".join(changed),
+    )
+    raise UnprocessableError(
+        f"Idempotency-Key {key!r} was already used for execution {execution_id} "
+        f"of workflow '{execution['workflow']}' with a different "
+        f"{' and '.join(changed)}. Send a new key for a new request, or repeat "
+        "the first request's body and mode to get that execution.",
+        field="Idempotency-Key",
+        execution_id=execution_id,
+    )
+
+
 class WorkflowService:
     """Workflow and execution operations for one Serve replica or process.
 
@@ -210,6 +241,8 @@ class WorkflowService:
                 wait_s=wait_s,
             )
         )
+        if not reply["created"]:
+            check_same_request(reply["execution"], mode=mode, input=input)
         return reply
 
     async def _execution(self, execution_id: str) -> ExecutionRecord:
