@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ EXAMPLE_RUNS: dict[str, tuple[Any, str]] = {
     "fan-out.yaml": (None, "SUCCESS"),
     "failure-policies.yaml": (None, "ERROR"),
 }
+WALLE = Path(sys.executable).parent / "walle"
 
 
 def invoke(*args: str) -> Any:
@@ -196,32 +198,40 @@ def test_signal_cancels_execution_once() -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_run_interrupted_records_cancelled(tmp_path: Path) -> None:
-    """SIGINT during walle run cancels the running call and stores CANCELLED."""
+SLOW_SPEC = (
+    "name: slow\n"
+    "tasks:\n"
+    "- name: nap\n"
+    "  function: sleep\n"
+    "  body: {seconds: 600}\n"
+    "  timeout: 700s\n"
+    "- name: after\n"
+    "  function: echo\n"
+    "  depends: [nap]\n"
+)
+
+
+def _start_slow_run(
+    tmp_path: Path, *, new_session: bool = False
+) -> tuple[subprocess.Popen[str], Path, dict[str, str]]:
+    """Start ``walle run`` on a task that sleeps 600 s; wait until it runs.
+
+    Returns the process, its SQLite store and its environment.
+    """
     spec = tmp_path / "slow.yaml"
-    spec.write_text(
-        "name: slow\n"
-        "tasks:\n"
-        "- name: nap\n"
-        "  function: sleep\n"
-        "  body: {seconds: 600}\n"
-        "  timeout: 700s\n"
-        "- name: after\n"
-        "  function: echo\n"
-        "  depends: [nap]\n"
-    )
+    spec.write_text(SLOW_SPEC)
     database = tmp_path / "walle.db"
     env = {**os.environ, "WALLE_DATABASE_URL": f"sqlite:///{database}"}
     env.pop("OPENFAAS_GATEWAY", None)
     env["RAY_ADDRESS"] = ""
-    walle = Path(sys.executable).parent / "walle"
     process = subprocess.Popen(
-        [str(walle), "run", str(spec), "--json"],
+        [str(WALLE), "run", str(spec), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd=tmp_path,
+        start_new_session=new_session,
     )
     try:
         deadline = time.monotonic() + 240
@@ -229,6 +239,17 @@ def test_run_interrupted_records_cancelled(tmp_path: Path) -> None:
             assert process.poll() is None, process.communicate()[1][-2000:]
             time.sleep(0.5)
         assert _task_running(database, "nap"), "task 'nap' never started"
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process, database, env
+
+
+def test_run_interrupted_records_cancelled(tmp_path: Path) -> None:
+    """SIGINT during walle run cancels the running call and stores CANCELLED."""
+    process, database, _ = _start_slow_run(tmp_path)
+    try:
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=120)
@@ -249,6 +270,35 @@ def test_run_interrupted_records_cancelled(tmp_path: Path) -> None:
         ).fetchone()
     assert execution_status == "CANCELLED"
     assert stored["nap"] == "CANCELLED"
+
+
+def test_run_killed_ends_as_error(tmp_path: Path) -> None:
+    """A SIGKILLed walle run stays RUNNING until the next listing ends it."""
+    process, database, env = _start_slow_run(tmp_path, new_session=True)
+    try:
+        process.kill()
+        process.wait(timeout=30)
+        with sqlite3.connect(database) as connection:
+            (left,) = connection.execute("SELECT status FROM executions").fetchone()
+        assert left == "RUNNING"
+        listed = subprocess.run(
+            [str(WALLE), "executions", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        # Ray's and the gateway's processes share the killed process's session.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    (execution,) = json.loads(listed.stdout)["executions"]
+    assert execution["status"] == "ERROR"
+    assert f"pid {process.pid} on" in execution["error"]
+    assert "ended before the execution did" in execution["error"]
+    assert execution["ended_at"] is not None
 
 
 def _task_running(database: Path, task: str) -> bool:

@@ -71,10 +71,13 @@ def record_options(command: F) -> F:
 def _run_with_store(database: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store, run ``work`` on it and close it, mapping errors to exits."""
     from walle_ray.store import StoreError, UnsupportedDatabaseError, open_store
+    from walle_ray.store.runner import end_orphaned
 
     async def main() -> T:
         store = await open_store(database)
         try:
+            # A killed ``walle run`` left its execution RUNNING: show it ended.
+            await end_orphaned(store)
             return await work(store)
         finally:
             await store.close()
@@ -291,10 +294,17 @@ def start_recording(
     """
     from walle_ray.store import StoreError, UnsupportedDatabaseError
     from walle_ray.store.recorder import StoreRecorder
+    from walle_ray.store.runner import RUNNER_KEY, cli_runner
 
     if not enabled:
         return Recording(None)
-    recorder = StoreRecorder(database, workflow=workflow, mode=mode, input=input)
+    recorder = StoreRecorder(
+        database,
+        workflow=workflow,
+        mode=mode,
+        input=input,
+        detail={RUNNER_KEY: cli_runner()},
+    )
     try:
         recorder.start()
     except UnsupportedDatabaseError as exc:

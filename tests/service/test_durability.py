@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
+import subprocess
+import sys
 import uuid
 
 import httpx
 import pytest
-from service_helpers import CountingServer, ServeApp, task_of, wait_final, wait_for
+from service_helpers import (
+    CountingServer,
+    ServeApp,
+    task_of,
+    wait_final,
+    wait_for,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -82,3 +92,81 @@ tasks:
     after = client.get("/api/health").json()["orchestrator"]
     assert after["pid"] != before
     assert after["resumed"] >= 1
+
+
+def _create_running(
+    url: str, execution_id: str, runner: dict[str, object] | None
+) -> None:
+    from walle_ray.store import open_store
+    from walle_ray.store.runner import RUNNER_KEY
+
+    async def create() -> None:
+        store = await open_store(url)
+        try:
+            await store.create_execution(
+                execution_id=execution_id,
+                workflow="recorded-by-cli",
+                version=None,
+                mode="full",
+                status="RUNNING",
+                detail=None if runner is None else {RUNNER_KEY: runner},
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(create())
+
+
+def test_restart_leaves_live_cli_runs_alone(
+    client: httpx.Client, serve_app: ServeApp
+) -> None:
+    """A restarted orchestrator resumes none of walle run's executions.
+
+    It ends the one whose process died, leaves the live one running, and
+    ends an execution recorded without a version with a reason.
+    """
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    host = socket.gethostname()
+    suffix = uuid.uuid4().hex[:6]
+    ids = {
+        "live": f"cli-live-{suffix}",
+        "dead": f"cli-dead-{suffix}",
+        "legacy": f"cli-legacy-{suffix}",
+    }
+    url = serve_app.config.database_url
+    assert url is not None
+    _create_running(
+        url, ids["live"], {"kind": "walle run", "host": host, "pid": os.getpid()}
+    )
+    _create_running(
+        url, ids["dead"], {"kind": "walle run", "host": host, "pid": child.pid}
+    )
+    _create_running(url, ids["legacy"], None)
+    before = client.get("/api/health").json()["orchestrator"]["pid"]
+
+    kill_with_ray(serve_app.config.orchestrator_name, serve_app.config.namespace)
+
+    def restarted() -> bool:
+        health = client.get("/api/health")
+        if health.status_code != 200:
+            return False
+        return bool(health.json()["orchestrator"]["pid"] != before)
+
+    wait_for(restarted, timeout_s=180, interval_s=0.5)
+
+    def record(key: str) -> dict[str, object]:
+        response = client.get(f"/api/executions/{ids[key]}")
+        assert response.status_code == 200
+        value: dict[str, object] = response.json()
+        return value
+
+    wait_for(lambda: record("dead")["status"] == "ERROR", timeout_s=60)
+    dead = record("dead")
+    assert f"pid {child.pid} on {host}" in str(dead["error"])
+    legacy = record("legacy")
+    assert legacy["status"] == "ERROR"
+    assert "recorded without a workflow version" in str(legacy["error"])
+    live = record("live")
+    assert live["status"] == "RUNNING"
+    assert live["error"] is None

@@ -57,6 +57,7 @@ from walle_ray.store import (
     TaskStartWrite,
     open_store,
 )
+from walle_ray.store.runner import end_orphaned, runner_of
 
 logger = logging.getLogger(__name__)
 
@@ -215,12 +216,32 @@ class Orchestrator:
     async def _resume_unfinished(self) -> None:
         store = self._store
         assert store is not None
-        for record in await store.list_unfinished_executions():
+        records = await store.list_unfinished_executions()
+        await end_orphaned(store, records)
+        for record in records:
+            runner = runner_of(record)
+            if runner is not None:
+                # Another process runs it, or did and was just marked ERROR.
+                logger.info(
+                    "execution %s is run by %s (pid %s on %s), not resumed here",
+                    record.execution_id,
+                    runner.get("kind"),
+                    runner.get("pid"),
+                    runner.get("host"),
+                )
+                continue
             version = (
                 await store.get_workflow_version(record.workflow, record.version)
                 if record.version is not None
                 else None
             )
+            if record.version is None:
+                await self._fail_unstartable(
+                    record.execution_id,
+                    "cannot resume: it was recorded without a workflow version, "
+                    "as walle run records; run the workflow again",
+                )
+                continue
             if version is None:
                 await self._fail_unstartable(
                     record.execution_id,

@@ -244,7 +244,8 @@ class WriteApplier:
             row.output = self._cap(output)
         extra = extra_fields(result, _EXECUTION_COLUMNS)
         if extra:
-            row.detail = self._cap_detail(extra)
+            # Keep what the execution was created with, such as its runner.
+            row.detail = self._cap_detail({**(row.detail or {}), **extra})
         for task in _task_results(write):
             self._save_task(result.execution_id, task, None)
 

@@ -117,8 +117,11 @@ class Store(Protocol):
         input: Any = None,
         idempotency_key: str | None = None,
         status: str = "WAITING",
+        detail: dict[str, Any] | None = None,
     ) -> ExecutionRecord:
         """Insert an execution with no task runs and return it.
+
+        ``detail`` is stored in the execution's ``detail`` field.
 
         When ``idempotency_key`` was already used for ``workflow``, nothing is
         inserted and the existing execution is returned: callers tell the two

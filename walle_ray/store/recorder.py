@@ -51,10 +51,11 @@ class TaskEventListener(Protocol):
 class StoreRecorder:
     """An ``ExecutionListener`` that writes an execution's progress to the store.
 
-    :meth:`start` opens the store and creates the execution as RUNNING. Then
-    each task start and each task result is written as it arrives, and
-    :meth:`finish` writes the whole result and closes the store. Events also
-    go to ``forward``, when given, before they are queued.
+    :meth:`start` opens the store and creates the execution as RUNNING, with
+    ``detail`` in its detail field. Then each task start and each task result
+    is written as it arrives, and :meth:`finish` writes the whole result and
+    closes the store. Events also go to ``forward``, when given, before they
+    are queued.
 
     After :meth:`start` succeeded, no store failure raises: each failed write
     is logged with the execution and task ids, and the execution goes on.
@@ -71,6 +72,7 @@ class StoreRecorder:
         execution_id: str | None = None,
         version: int | None = None,
         forward: TaskEventListener | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         self.database = database
         self.workflow = workflow
@@ -79,6 +81,7 @@ class StoreRecorder:
         self.execution_id = execution_id or str(uuid.uuid4())
         self.version = version
         self.forward = forward
+        self.detail = detail
         self.failures = 0
         self.writes = 0
         self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
@@ -237,6 +240,7 @@ class StoreRecorder:
                 mode=self.mode,
                 input=self.input,
                 status="RUNNING",
+                detail=self.detail,
             )
             await store.update_execution_status(
                 self.execution_id, "RUNNING", started_at=time.time()

@@ -309,6 +309,7 @@ class SqlStore:
         input: Any = None,
         idempotency_key: str | None = None,
         status: str = "WAITING",
+        detail: dict[str, Any] | None = None,
     ) -> ExecutionRecord:
         _check_text(execution_id, "execution id", EXECUTION_ID_LENGTH)
         _check_text(workflow, "workflow name", NAME_LENGTH)
@@ -344,6 +345,7 @@ class SqlStore:
                 input=stored_input,
                 created_at=_now(),
                 idempotency_key=idempotency_key,
+                detail=self._cap(detail) if detail else None,
             )
             session.add(row)
             await session.flush()
