@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from walle_ray.outputs import is_truncated
 from walle_ray.results import ExecutionStatus, TaskStatus
 from walle_ray.service import bodies
 from walle_ray.service.config import ConfigError, ServiceConfig
@@ -25,6 +26,7 @@ from walle_ray.service.jobs import (
     result_from_dict,
 )
 from walle_ray.service.service import check_same_request
+from walle_ray.store.payloads import cap_json
 from walle_ray.store.records import AttemptRecord, ExecutionRecord, TaskRunRecord
 
 
@@ -130,6 +132,16 @@ def test_reused_key_other_request_is_422(
     assert "'order-42' was already used for execution e-1" in message
     assert changed in message
     assert caught.value.details["execution_id"] == "e-1"
+
+
+def test_reused_key_large_input_compares_marker() -> None:
+    large = {"rows": ["x" * 100] * 2_000}
+    first = {**_first_execution(), "input": cap_json(large, max_bytes=64 * 1024)}
+    assert is_truncated(first["input"])
+    check_same_request(first, mode="full", input=large)
+    other = {"rows": ["y" * 100] * 2_000}
+    with pytest.raises(UnprocessableError, match="a different input"):
+        check_same_request(first, mode="full", input=other)
 
 
 def test_trigger_input_by_content_type() -> None:
