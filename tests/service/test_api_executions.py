@@ -351,6 +351,26 @@ def test_trigger_idempotency_key(
     assert counting_server.count(name) == 2
 
 
+def test_sync_trigger_other_body_is_422_at_once(
+    client: httpx.Client, counting_server: CountingServer
+) -> None:
+    """A mismatched body gets 422 without waiting for the first execution."""
+    name = unique("syncdiff")
+    path = f"sleep/{name}?seconds={SYNC_TRIGGER_WAIT_S * 4}"
+    put_workflow(client, name, trigger_spec(counting_server, name, False, path))
+    headers = {"Idempotency-Key": "delivery-9"}
+    first = client.post(f"/api/triggers/{name}/hook", json={"v": 1}, headers=headers)
+    assert first.status_code == 202, first.text
+    began = time.monotonic()
+    other = client.post(f"/api/triggers/{name}/hook", json={"v": 2}, headers=headers)
+    waited = time.monotonic() - began
+    assert other.status_code == 422, other.text
+    assert first.json()["execution_id"] in other.json()["error"]
+    # The first execution runs on well past the trigger's wait.
+    assert waited < SYNC_TRIGGER_WAIT_S * 0.8
+    wait_final(client, first.json()["execution_id"])
+
+
 def test_sync_trigger_idempotency_key(
     client: httpx.Client, counting_server: CountingServer
 ) -> None:

@@ -25,7 +25,7 @@ from walle_ray.service.jobs import (
     execution_from_logs,
     result_from_dict,
 )
-from walle_ray.service.service import check_same_request
+from walle_ray.service.service import check_same_request, same_json
 from walle_ray.store.payloads import cap_json
 from walle_ray.store.records import AttemptRecord, ExecutionRecord, TaskRunRecord
 
@@ -142,6 +142,25 @@ def test_reused_key_large_input_compares_marker() -> None:
     other = {"rows": ["y" * 100] * 2_000}
     with pytest.raises(UnprocessableError, match="a different input"):
         check_same_request(first, mode="full", input=other)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        (1, 1.0, True),
+        ({"a": [1, {"b": None}]}, {"a": [1, {"b": None}]}, True),
+        (True, 1, False),
+        (0, False, False),
+        ([1], [True], False),
+        ({"a": 1}, {"a": 1, "b": 2}, False),
+        ([1, 2], [1, 2, 3], False),
+        ("1", 1, False),
+        ({"a": 1}, [("a", 1)], False),
+    ],
+)
+def test_same_json_cases(first: object, second: object, same: bool) -> None:
+    assert same_json(first, second) is same
+    assert same_json(second, first) is same
 
 
 def test_trigger_input_by_content_type() -> None:

@@ -313,7 +313,8 @@ class Orchestrator:
         """Create an execution and start it; return ``{"execution", "created"}``.
 
         When ``idempotency_key`` was used before for ``workflow``, the stored
-        execution is returned with ``created`` False and nothing starts. With
+        execution is returned at once with ``created`` False, without
+        ``ended``, and nothing starts. With
         ``retry_of``, the tasks that succeeded in that execution are copied to
         the new one and not run again. With ``wait_s``, the call then waits
         like :meth:`wait`, and the reply's ``ended`` is True when the
@@ -342,10 +343,9 @@ class Orchestrator:
                 workflow,
                 record.execution_id,
             )
-            reply: dict[str, Any] = {"execution": record.to_dict(), "created": False}
-            if wait_s is not None:
-                reply["ended"] = await self.wait(record.execution_id, wait_s)
-            return reply
+            # The caller first checks that the request matches the one that
+            # used the key, then waits itself, so a mismatch is reported at once.
+            return {"execution": record.to_dict(), "created": False}
         if reuse:
             await store.save_task_results(execution_id, reuse.values())
             reread = await store.get_execution(execution_id)

@@ -32,6 +32,7 @@ from walle_ray.service.orchestrator import get_orchestrator
 from walle_ray.spec import Workflow, load_workflow
 from walle_ray.store import ExecutionRecord, Store, WorkflowRecord, open_store
 from walle_ray.store.payloads import cap_json
+from walle_ray.store.runner import runner_of
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,27 @@ class Started:
         return value
 
 
+def same_json(first: Any, second: Any) -> bool:
+    """Return whether two decoded JSON values are equal as JSON.
+
+    Unlike ``==`` in Python, ``true`` differs from ``1`` and ``false`` from
+    ``0``. Numbers compare by value, so ``1`` equals ``1.0``.
+    """
+    if isinstance(first, bool) or isinstance(second, bool):
+        return type(first) is type(second) and first == second
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(
+            same_json(value, second[key]) for key, value in first.items()
+        )
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(
+            same_json(a, b) for a, b in zip(first, second, strict=True)
+        )
+    if isinstance(first, dict | list) or isinstance(second, dict | list):
+        return False
+    return bool(first == second)
+
+
 def check_same_request(execution: dict[str, Any], *, mode: str, input: Any) -> None:
     """Raise 422 when a reused idempotency key comes with another input or mode.
 
@@ -77,12 +99,12 @@ def check_same_request(execution: dict[str, Any], *, mode: str, input: Any) -> N
     if is_truncated(stored_input):
         # The store kept a marker in place of a large input: compare the
         # marker that this input gets.
-        # NOTE: a marker holds the size and the first bytes of the JSON
+        # NOTE: a marker contains the size and the first bytes of the JSON
         # only, so a change past those bytes that keeps the size goes
         # unnoticed.
         input = cap_json(input, max_bytes=0)
     changed = []
-    if stored_input != input:
+    if not same_json(stored_input, input):
         changed.append("input")
     if execution["mode"] != mode:
         changed.append("mode")
@@ -253,6 +275,11 @@ class WorkflowService:
         )
         if not reply["created"]:
             check_same_request(reply["execution"], mode=mode, input=input)
+            if wait_s is not None and "ended" not in reply:
+                execution_id = reply["execution"]["execution_id"]
+                reply["ended"] = await self._call(
+                    self.orchestrator().wait.remote(execution_id, wait_s)
+                )
         return reply
 
     async def _execution(self, execution_id: str) -> ExecutionRecord:
@@ -308,6 +335,15 @@ class WorkflowService:
         orchestrator = self.orchestrator()
         outcome = await self._call(orchestrator.cancel.remote(execution_id))
         if outcome != "cancelling":
+            runner = runner_of(record)
+            if runner is not None:
+                raise ConflictError(
+                    f"execution '{execution_id}' is run by {runner.get('kind')} "
+                    f"(pid {runner['pid']} on {runner.get('host')}), not by this "
+                    "service; stop that process with Ctrl-C or SIGTERM to "
+                    "cancel it",
+                    status=record.status,
+                )
             raise ConflictError(
                 f"execution '{execution_id}' is {record.status} but not run by "
                 "this service's orchestrator (it may be resuming after a restart, "
@@ -342,6 +378,13 @@ class WorkflowService:
             if record.version is not None
             else None
         )
+        if record.version is None:
+            raise ConflictError(
+                f"cannot retry execution '{execution_id}': it was recorded by "
+                "walle run, which stores no workflow version; run the workflow "
+                "again with walle run, or store it with PUT "
+                f"/api/workflows/{record.workflow} and start it here"
+            )
         if version is None:
             raise ConflictError(
                 f"cannot retry execution '{execution_id}': version "
