@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 # The store package loads SQLAlchemy and Alembic, which take most of a second
 # to import, so this module imports it only inside the commands that use it.
+
+logger = logging.getLogger(__name__)
 
 DATABASE_URL_ENV = "WALLE_DATABASE_URL"
 """The same variable as ``walle_ray.store.DATABASE_URL_ENV``; a test checks it."""
@@ -68,16 +71,32 @@ def record_options(command: F) -> F:
     return database_option(command)
 
 
+async def _end_orphaned(store: Store) -> None:
+    """Mark ERROR the executions of ``walle run`` processes that were killed.
+
+    Listing goes on when this fails, for example for a user who may only
+    read the database.
+    """
+    from walle_ray.store.runner import end_orphaned
+
+    try:
+        await end_orphaned(store)
+    except Exception as exc:
+        logger.warning(
+            "failed to end the executions of killed walle run processes: %s: %s",
+            type(exc).__name__,
+            exc,
+        )
+
+
 def _run_with_store(database: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store, run ``work`` on it and close it, mapping errors to exits."""
     from walle_ray.store import StoreError, UnsupportedDatabaseError, open_store
-    from walle_ray.store.runner import end_orphaned
 
     async def main() -> T:
         store = await open_store(database)
         try:
-            # A killed ``walle run`` left its execution RUNNING: show it ended.
-            await end_orphaned(store)
+            await _end_orphaned(store)
             return await work(store)
         finally:
             await store.close()

@@ -170,3 +170,10 @@ def test_restart_leaves_live_cli_runs_alone(
     live = record("live")
     assert live["status"] == "RUNNING"
     assert live["error"] is None
+
+    cancel = client.post(f"/api/executions/{ids['live']}/cancel")
+    assert cancel.status_code == 409
+    assert f"is run by walle run (pid {os.getpid()} on {host})" in cancel.text
+    retry = client.post(f"/api/executions/{ids['dead']}/retry")
+    assert retry.status_code == 409
+    assert "it was recorded by walle run" in retry.text

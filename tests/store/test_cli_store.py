@@ -116,6 +116,23 @@ def test_executions_lists_newest_first(database: str) -> None:
     ]
 
 
+def test_executions_listed_when_ending_orphans_fails(
+    database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user who may only read the database can still list executions."""
+    import walle_ray.store.runner
+
+    async def denied(store: object) -> list[str]:
+        raise PermissionError("permission denied for table executions")
+
+    monkeypatch.setattr(walle_ray.store.runner, "end_orphaned", denied)
+    with caplog.at_level(logging.WARNING, logger="walle_ray.cli_store"):
+        result = invoke("executions", "--database", database, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total"] == 3
+    assert "permission denied for table executions" in caplog.text
+
+
 def test_executions_filters(database: str) -> None:
     result = invoke(
         "executions", "etl", "--status", "error", "--database", database, "--json"

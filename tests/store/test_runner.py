@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from walle_ray.results import ExecutionResult, ExecutionStatus
+from walle_ray.results import ExecutionResult, ExecutionStatus, TaskResult, TaskStatus
 from walle_ray.store import SqlStore
 from walle_ray.store.runner import (
     RUNNER_KEY,
@@ -49,11 +51,32 @@ def test_runner_gone_only_on_this_host() -> None:
     assert not runner_gone(runner(os.getpid()))
 
 
+def test_runner_gone_only_in_this_namespace() -> None:
+    pid = dead_pid()
+    recorded = {**runner(pid), "pid_namespace": 4026531836}
+    assert runner_gone(recorded, namespace=4026531836)
+    assert not runner_gone(recorded, namespace=4026532000)
+
+
+def test_zombie_process_does_not_exist() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process_exists(child.pid):
+            time.sleep(0.05)
+        # The child has exited but is not reaped yet: it is a zombie.
+        assert not process_exists(child.pid)
+        assert Path(f"/proc/{child.pid}").exists()
+    finally:
+        child.wait()
+
+
 def test_cli_runner_names_this_process() -> None:
     this = cli_runner()
     assert this["pid"] == os.getpid()
     assert this["host"] == socket.gethostname()
     assert this["kind"] == "walle run"
+    assert this["pid_namespace"] == os.stat("/proc/self/ns/pid").st_ino
 
 
 async def _create_running(store: SqlStore, execution_id: str, detail: object) -> None:
@@ -87,6 +110,35 @@ async def test_end_orphaned_marks_only_dead_local(store: SqlStore) -> None:
         assert record is not None
         assert record.status == "RUNNING", execution_id
     assert await end_orphaned(store) == []
+
+
+async def test_end_orphaned_ends_running_tasks(store: SqlStore) -> None:
+    await _create_running(store, "dead", runner(dead_pid()))
+    await store.save_task_results(
+        "dead",
+        [
+            TaskResult(name="done", status=TaskStatus.SUCCESS, started_at=T0),
+        ],
+    )
+    await store.save_task_started("dead", "nap", T0 + 1)
+    assert await end_orphaned(store) == ["dead"]
+    record = await store.get_execution("dead")
+    assert record is not None
+    tasks = {run.name: run for run in record.tasks}
+    assert tasks["done"].status == "SUCCESS"
+    assert tasks["nap"].status == "ERROR"
+    assert tasks["nap"].started_at == pytest.approx(T0 + 1)
+    assert tasks["nap"].ended_at is not None
+    assert "not finished: the walle run process" in (tasks["nap"].error or "")
+
+
+async def test_unfinished_without_tasks(store: SqlStore) -> None:
+    await _create_running(store, "light", runner(os.getpid()))
+    await store.save_task_started("light", "nap", T0)
+    (light,) = await store.list_unfinished_executions(with_tasks=False)
+    assert light.tasks == ()
+    (full,) = await store.list_unfinished_executions()
+    assert [run.name for run in full.tasks] == ["nap"]
 
 
 async def test_saved_result_keeps_runner(store: SqlStore) -> None:

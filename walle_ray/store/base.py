@@ -218,11 +218,15 @@ class Store(Protocol):
         """
         ...
 
-    async def list_unfinished_executions(self) -> list[ExecutionRecord]:
+    async def list_unfinished_executions(
+        self, *, with_tasks: bool = True
+    ) -> list[ExecutionRecord]:
         """Return executions in an :data:`UNFINISHED_STATUSES` status, oldest first.
 
         Each record includes its task runs and attempts, so that a restarted
-        service can resume an execution that a crash interrupted.
+        service can resume an execution that a crash interrupted. With
+        ``with_tasks`` False the records have no task runs, which costs
+        less on executions with many tasks.
         """
         ...
 

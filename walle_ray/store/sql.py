@@ -459,7 +459,9 @@ class SqlStore:
             items = tuple(_execution_record(row, ()) for row in rows)
         return Page(items=items, total=int(total or 0), limit=limit, offset=offset)
 
-    async def list_unfinished_executions(self) -> list[ExecutionRecord]:
+    async def list_unfinished_executions(
+        self, *, with_tasks: bool = True
+    ) -> list[ExecutionRecord]:
         async with self._reading() as session:
             rows = list(
                 await session.scalars(
@@ -468,7 +470,11 @@ class SqlStore:
                     .order_by(ExecutionRow.created_at, ExecutionRow.id)
                 )
             )
-            runs = await _load_task_runs(session, [row.id for row in rows])
+            runs = (
+                await _load_task_runs(session, [row.id for row in rows])
+                if with_tasks
+                else {}
+            )
         return [_execution_record(row, runs.get(row.id, ())) for row in rows]
 
     async def close(self) -> None:
