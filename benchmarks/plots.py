@@ -8,6 +8,7 @@ from typing import Any
 SYSTEM_STYLES = {
     "machine-limit": ("machine limit", "k"),
     "raw-ray": ("raw Ray", "tab:blue"),
+    "ray-actors": ("Ray actors", "tab:green"),
     "walle": ("Walle full", "tab:red"),
 }
 
