@@ -15,6 +15,7 @@ import pytest
 from service_helpers import (
     CountingServer,
     ServeApp,
+    read_sse,
     task_of,
     wait_final,
     wait_for,
@@ -71,6 +72,8 @@ tasks:
         return tasks.get("a") == "SUCCESS" and tasks.get("b") == "RUNNING"
 
     wait_for(b_running)
+    events_url = f"/api/executions/{execution_id}/events"
+    old_event_id = first_event_id(client, events_url)
     if how == "ray-kill":
         kill_with_ray(config.orchestrator_name, config.namespace)
     else:
@@ -92,6 +95,23 @@ tasks:
     after = client.get("/api/health").json()["orchestrator"]
     assert after["pid"] != before
     assert after["resumed"] >= 1
+
+    # An event id from before the restart gets a fresh snapshot, not the
+    # new orchestrator's events after that number.
+    headers = {"Last-Event-ID": str(old_event_id)}
+    with client.stream("GET", events_url, headers=headers) as response:
+        replayed = read_sse(response)
+    assert [kind for kind, _ in replayed] == ["snapshot", "execution_finished"]
+    assert replayed[0][1]["status"] == "SUCCESS"
+
+
+def first_event_id(client: httpx.Client, url: str) -> int:
+    """Return the id of the first event of an execution's event stream."""
+    with client.stream("GET", url) as response:
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                return int(line[len("id: ") :])
+    raise AssertionError(f"no event id in {url}")
 
 
 def _create_running(

@@ -172,6 +172,22 @@ def test_trigger_input_by_content_type() -> None:
         bodies.trigger_input(b"x", "application/octet-stream")
 
 
+def test_event_log_numbers_from_base() -> None:
+    async def scenario() -> None:
+        log = EventLog(base=1_000)
+        assert log.last_seq == 1_000
+        await log.append("task_started", {"task": "a"})
+        await log.append("task_finished", {"task": "a"})
+        assert [e.seq for e in log.after(0)] == [1_001, 1_002]
+        assert [e.seq for e in log.after(1_001)] == [1_002]
+        assert log.predates(7)
+        assert log.predates(1_000)
+        assert not log.predates(0)
+        assert not log.predates(1_001)
+
+    asyncio.run(scenario())
+
+
 def test_event_log_orders_and_waits() -> None:
     async def scenario() -> None:
         log = EventLog()

@@ -21,7 +21,7 @@ SNAPSHOT = "snapshot"
 
 @dataclass(frozen=True, slots=True)
 class ExecutionEvent:
-    """One event: ``seq`` counts from 1 within its execution."""
+    """One event: ``seq`` counts up by 1 from its log's ``base`` + 1."""
 
     seq: int
     type: str
@@ -34,17 +34,29 @@ class ExecutionEvent:
 class EventLog:
     """The events of one execution, kept in order, with waiting for new ones.
 
+    The first event's sequence number is ``base`` + 1. A log created after
+    another one of the same execution (by a restarted orchestrator) takes a
+    larger ``base``, so that a client's ``Last-Event-ID`` from the older log
+    is recognised as such instead of skipping the new log's events.
     Methods must be called from the event loop that owns the log.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, base: int = 0) -> None:
+        self.base = base
         self._events: list[ExecutionEvent] = []
         self._closed = False
         self._changed = asyncio.Condition()
 
     @property
     def last_seq(self) -> int:
-        return len(self._events)
+        return self.base + len(self._events)
+
+    def predates(self, seq: int) -> bool:
+        """Return whether ``seq`` belongs to an older log of the execution.
+
+        Zero and below mean "from the start of this log", not an old log.
+        """
+        return 0 < seq <= self.base
 
     @property
     def closed(self) -> bool:
@@ -57,7 +69,7 @@ class EventLog:
         """Add an event and wake the readers; ``final`` closes the log."""
         if self._closed:
             raise RuntimeError(f"cannot append {event_type!r}: the event log is closed")
-        event = ExecutionEvent(len(self._events) + 1, event_type, data)
+        event = ExecutionEvent(self.last_seq + 1, event_type, data)
         self._events.append(event)
         self._closed = final
         async with self._changed:
@@ -66,7 +78,7 @@ class EventLog:
 
     def after(self, seq: int) -> list[ExecutionEvent]:
         """Return the events with a sequence number above ``seq``."""
-        return self._events[max(seq, 0) :]
+        return self._events[max(seq - self.base, 0) :]
 
     async def wait_after(self, seq: int, timeout_s: float) -> list[ExecutionEvent]:
         """Return events after ``seq``, waiting up to ``timeout_s`` for one.

@@ -69,6 +69,17 @@ RECENT_LOGS_KEPT = 1000
 POOL_CREATE_ATTEMPTS = 30
 
 
+def _event_base() -> int:
+    """Return the base of a new event log: microseconds since the epoch.
+
+    A log made after an orchestrator restart therefore numbers its events
+    above every event of the logs before it.
+    NOTE: this holds only while the clock does not step back across the
+    restart.
+    """
+    return time.time_ns() // 1_000
+
+
 @dataclass(slots=True)
 class _Run:
     """An execution this orchestrator instance runs or has queued."""
@@ -80,7 +91,7 @@ class _Run:
     input: Any
     reuse: dict[str, TaskResult]
     control: ExecutionControl = field(default_factory=ExecutionControl)
-    log: EventLog = field(default_factory=EventLog)
+    log: EventLog = field(default_factory=lambda: EventLog(base=_event_base()))
     started: set[str] = field(default_factory=set)
     # The result of each task whose write is queued or stored.
     recorded: dict[str, TaskResult] = field(default_factory=dict)
@@ -420,14 +431,17 @@ class Orchestrator:
         """Return the events after ``after``, waiting up to ``timeout_s`` for one.
 
         ``known`` is False when no events of the execution are kept, and
-        ``closed`` is True once its final event is in the log.
+        ``closed`` is True once its final event is in the log. ``reset`` is
+        True when ``after`` is from an event log of an earlier orchestrator.
         """
-        # NOTE: sequence numbers restart at 1 in a restarted orchestrator, so
-        # a Last-Event-ID from before the restart can skip the first events.
         await self._ready()
         log = self._logs.get(execution_id)
         if log is None:
             return {"known": False, "closed": False, "events": []}
+        if log.predates(after):
+            # The id comes from an orchestrator before a restart: the caller
+            # starts over from a snapshot of the store.
+            return {"known": True, "closed": False, "events": [], "reset": True}
         found = await log.wait_after(after, timeout_s)
         return {
             "known": True,

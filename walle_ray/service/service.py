@@ -471,17 +471,21 @@ class WorkflowService:
     ) -> AsyncIterator[str]:
         orchestrator = self.orchestrator()
         after = last_event_id
-        if after is None:
-            try:
-                after = await orchestrator.last_event.remote(execution_id)
-            except ray.exceptions.RayActorError:
-                after = None
-            record = await self._execution(execution_id)
-            yield format_sse(SNAPSHOT, record.to_dict(), after)
-            if record.status in FINAL_STATUSES:
-                yield format_sse(EXECUTION_FINISHED, _finished_data(record))
-                return
-        while after is not None:
+        snapshot = after is None
+        while True:
+            if snapshot:
+                snapshot = False
+                try:
+                    after = await orchestrator.last_event.remote(execution_id)
+                except ray.exceptions.RayActorError:
+                    after = None
+                record = await self._execution(execution_id)
+                yield format_sse(SNAPSHOT, record.to_dict(), after)
+                if record.status in FINAL_STATUSES:
+                    yield format_sse(EXECUTION_FINISHED, _finished_data(record))
+                    return
+            if after is None:
+                break
             try:
                 reply = await orchestrator.events.remote(
                     execution_id, after, EVENT_POLL_S
@@ -490,6 +494,10 @@ class WorkflowService:
                 break
             if not reply["known"]:
                 break
+            if reply.get("reset"):
+                # The client's id is from before an orchestrator restart.
+                snapshot = True
+                continue
             for event in reply["events"]:
                 yield format_sse(event["type"], event["data"], event["seq"])
                 after = event["seq"]
