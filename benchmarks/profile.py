@@ -105,16 +105,19 @@ def start_py_spy(
     )
 
 
-def _time_runs(run_once: engines.RunOnce, runs: int, concurrency: int) -> list[float]:
-    """Return each run's makespan, ``concurrency`` runs at a time."""
+def _time_runs(
+    run_once: engines.RunOnce, runs: int, concurrency: int
+) -> tuple[list[float], float]:
+    """Return each run's makespan, ``concurrency`` runs at a time, and the total."""
     if concurrency > 1:
-        return engines.measure_throughput(run_once, concurrency, runs).latencies_s
+        result = engines.measure_throughput(run_once, concurrency, runs)
+        return result.latencies_s, result.elapsed_s
     times = []
     for _ in range(runs):
         begin = time.perf_counter()
         run_once()
         times.append(time.perf_counter() - begin)
-    return times
+    return times, sum(times)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,11 +157,12 @@ def main(argv: list[str] | None = None) -> None:
             raw = engines.raw_ray_runner(workload, gateway.url, pool)
             walle()
             raw()
-            raw_times = _time_runs(raw, args.runs, args.concurrency)
+            raw_times, _ = _time_runs(raw, args.runs, args.concurrency)
 
-            # Estimate the profiled span to size py-spy's recording.
-            estimate = max(_time_runs(walle, args.runs, args.concurrency))
-            duration = max(2, int(estimate * args.runs * 1.5) + 2)
+            # Size py-spy's recording from an unprofiled pass over the runs.
+            _, estimate = _time_runs(walle, args.runs, args.concurrency)
+            # cProfile slows the driver, so leave room beyond the estimate.
+            duration = max(2, int(estimate * 2) + 2)
             targets = {f"invoker-{i}": pid for i, pid in enumerate(actor_pids)}
             targets["gateway"] = gateway.pid
             if args.concurrency > 1:
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(0.5)
             profiler = cProfile.Profile()
             if args.concurrency > 1:
-                walle_times = _time_runs(walle, args.runs, args.concurrency)
+                walle_times, _ = _time_runs(walle, args.runs, args.concurrency)
             else:
                 walle_times = []
                 for _ in range(args.runs):
