@@ -13,6 +13,9 @@ from benchmarks.report import build_results, write_outputs
 from benchmarks.suite import Suite
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+# A quick run writes elsewhere by default, so that it never replaces the
+# committed results of a full run.
+QUICK_OUT = DEFAULT_OUT / "quick"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,10 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
-        help=f"folder for results.json, results.md and plots (default {DEFAULT_OUT})",
+        help="folder for results.json, results.md and plots (default "
+        f"{DEFAULT_OUT}, or {QUICK_OUT} with --quick)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = QUICK_OUT if args.quick else DEFAULT_OUT
     if args.runs is not None and args.runs < 1:
         parser.error(f"invalid --runs {args.runs}: use 1 or more")
     return args

@@ -137,6 +137,11 @@ FULL_PEER_WORKLOADS = (
 )
 
 
+def _count(number: int, noun: str) -> str:
+    """Return ``number`` with ``noun``, in the plural unless it is 1."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
 def make_plan(
     *,
     quick: bool,
@@ -177,9 +182,11 @@ def make_plan(
                 f"{LARGE_BUDGET_S:g} s."
             )
     notes.append(
-        f"Each cell runs up to {repeats.runs} times after {repeats.warmup} "
-        f"warm-up run(s); after {repeats.min_runs} runs no further run starts "
-        f"once the cell has used {repeats.budget_s:g} s."
+        f"Each cell runs up to {_count(repeats.runs, 'time')} after "
+        f"{_count(repeats.warmup, 'warm-up run')}; after "
+        f"{_count(repeats.min_runs, 'run')} no further run starts once the cell "
+        f"has used {repeats.budget_s:g} s. Cells whose ideal makespan is 2 s or "
+        "more make no warm-up run."
     )
 
     wanted_peers = [p for p in PEERS if p in selected or "peers" in selected]

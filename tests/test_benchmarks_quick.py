@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import workloads  # noqa: E402
+from benchmarks.cli import DEFAULT_OUT, QUICK_OUT, parse_args  # noqa: E402
 from benchmarks.plan import make_plan, quick_workloads  # noqa: E402
 from benchmarks.suite import RAY_CPUS, ray_init_target  # noqa: E402
 
@@ -59,6 +60,19 @@ def test_workflow_names_are_valid() -> None:
 def test_plan_rejects_unknown_section() -> None:
     with pytest.raises(ValueError, match="invalid --only name"):
         make_plan(quick=True, only={"fanout", "nonsense"}, runs=None)
+
+
+def test_quick_run_writes_apart() -> None:
+    assert parse_args(["--quick"]).out == QUICK_OUT
+    assert parse_args([]).out == DEFAULT_OUT
+    assert parse_args(["--quick", "--out", "x"]).out == Path("x")
+
+
+def test_plan_note_counts_runs() -> None:
+    quick = " ".join(make_plan(quick=True, only=None, runs=None).notes)
+    assert "up to 1 time after 0 warm-up runs; after 1 run no" in quick
+    full = " ".join(make_plan(quick=False, only=None, runs=None).notes)
+    assert "up to 5 times after 1 warm-up run; after 3 runs no" in full
 
 
 def test_ray_init_joins_ray_address() -> None:
@@ -140,7 +154,7 @@ def test_quick_throughput_rows(quick_results: dict[str, Any]) -> None:
 
 def test_quick_memory_recorded(quick_results: dict[str, Any]) -> None:
     for cell in quick_results["cells"]:
-        assert cell["peak_rss_mb"] > 0, cell["workload"]
+        assert cell["peak_rss_mib"] > 0, cell["workload"]
 
 
 def test_quick_outputs_written(quick_results: dict[str, Any]) -> None:
