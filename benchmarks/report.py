@@ -15,7 +15,7 @@ from benchmarks.plan import PEERS
 from benchmarks.suite import Cell, Suite
 from benchmarks.workloads import Workload
 
-MB = 1024 * 1024
+MIB = 1024 * 1024
 # Memory per 1,000 tasks in flight is reported for graphs at least this wide.
 MIN_WIDTH_FOR_MEMORY = 100
 THROUGHPUT_GOAL = 0.75
@@ -41,7 +41,7 @@ def derive_cell(cell: Cell, workload: Workload, machine: Cell | None) -> dict[st
     if machine is not None and machine.makespans and machine.status == "ok":
         data["ratio_to_machine"] = median / statistics.median(machine.makespans)
     if cell.peak_rss_bytes is not None:
-        data["peak_rss_mb"] = cell.peak_rss_bytes / MB
+        data["peak_rss_mib"] = cell.peak_rss_bytes / MIB
     per_cell_memory = cell.system in ("walle", "raw-ray")
     if (
         per_cell_memory
@@ -50,8 +50,8 @@ def derive_cell(cell: Cell, workload: Workload, machine: Cell | None) -> dict[st
         and workload.width >= MIN_WIDTH_FOR_MEMORY
     ):
         grown = max(0, cell.peak_rss_bytes - cell.idle_rss_bytes)
-        data["rss_growth_mb"] = grown / MB
-        data["rss_per_1000_in_flight_mb"] = grown / MB / workload.width * 1000
+        data["rss_growth_mib"] = grown / MIB
+        data["rss_per_1000_in_flight_mib"] = grown / MIB / workload.width * 1000
     return data
 
 
@@ -350,10 +350,11 @@ def _fanout_table(
         "",
         "Task invocations per second (tasks / median makespan), and the peak "
         "summed RSS of the driver, Ray's processes and the gateway, with its "
-        "growth over the idle level per 1,000 tasks in flight.",
+        "growth over the level before the workload's first run, per 1,000 tasks "
+        "in flight.",
         "",
-        "| workload | machine inv/s | raw Ray inv/s | full inv/s | full peak MB "
-        "| full MB / 1,000 in flight | raw Ray MB / 1,000 in flight |",
+        "| workload | machine inv/s | raw Ray inv/s | full inv/s | full peak MiB "
+        "| full MiB / 1,000 in flight | raw Ray MiB / 1,000 in flight |",
         "|---|---|---|---|---|---|---|",
     ]
     for workload in results["workloads"]:
@@ -368,9 +369,9 @@ def _fanout_table(
             _fmt(machine.get("invocations_per_s"), 0),
             _fmt(raw.get("invocations_per_s"), 0),
             _fmt(full.get("invocations_per_s"), 0),
-            _fmt(full.get("peak_rss_mb"), 0),
-            _fmt(full.get("rss_per_1000_in_flight_mb"), 1),
-            _fmt(raw.get("rss_per_1000_in_flight_mb"), 1),
+            _fmt(full.get("peak_rss_mib"), 0),
+            _fmt(full.get("rss_per_1000_in_flight_mib"), 1),
+            _fmt(raw.get("rss_per_1000_in_flight_mib"), 1),
         ]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
@@ -426,13 +427,13 @@ def _targets_table(results: dict[str, Any]) -> list[str]:
 def _peers_section(results: dict[str, Any]) -> list[str]:
     if not results["peers"]:
         return []
-    lines = ["## Peers", "", "| peer | status | version | peak MB | detail |"]
+    lines = ["## Peers", "", "| peer | status | version | peak MiB | detail |"]
     lines.append("|---|---|---|---|---|")
     for name, info in results["peers"].items():
         peak = info.get("peak_rss_bytes")
         lines.append(
             f"| {name} | {info['status']} | {info.get('version') or ''} | "
-            f"{_fmt(peak / MB if peak else None, 0)} | {info.get('detail') or ''} |"
+            f"{_fmt(peak / MIB if peak else None, 0)} | {info.get('detail') or ''} |"
         )
     lines.append("")
     return lines
