@@ -38,6 +38,9 @@ DATABASE_URL_ENV = "WALLE_DATABASE_URL"
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Ids listed when a prefix given to ``walle show`` matches several.
+PREFIX_MATCHES = 4
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -180,7 +183,13 @@ def executions(
         console.print("no executions found")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("EXECUTION", "WORKFLOW", "MODE", "STATUS", "CREATED", "DURATION"):
+    # Ids and statuses keep their width on narrow terminals; the other
+    # columns are cut first.
+    table.add_column("EXECUTION", no_wrap=True, min_width=36)
+    for column in ("WORKFLOW", "MODE"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("STATUS", no_wrap=True, min_width=9)
+    for column in ("CREATED", "DURATION"):
         table.add_column(column, no_wrap=True)
     table.add_column("ERROR", overflow="ellipsis", no_wrap=True)
     for item in page.items:
@@ -207,8 +216,20 @@ def executions(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @database_option
 def show(execution_id: str, as_json: bool, database: str | None) -> None:
-    """Show one recorded execution with its tasks and their attempts."""
-    record = _run_with_store(database, lambda store: store.get_execution(execution_id))
+    """Show one recorded execution with its tasks and their attempts.
+
+    EXECUTION_ID may be the start of an id, when no other id starts the same.
+    """
+    record, matches = _run_with_store(
+        database, lambda store: _find_execution(store, execution_id)
+    )
+    if record is None and len(matches) > 1:
+        listed = ", ".join(matches[: PREFIX_MATCHES - 1])
+        more = " and more" if len(matches) >= PREFIX_MATCHES else ""
+        raise click.ClickException(
+            f"execution id prefix '{execution_id}' matches several executions "
+            f"({listed}{more}); give more of the id"
+        )
     if record is None:
         from walle_ray.store import default_database_path
 
@@ -222,6 +243,23 @@ def show(execution_id: str, as_json: bool, database: str | None) -> None:
         click.echo(json.dumps(data, indent=2, default=str))
         return
     _print_execution(Console(), record)
+
+
+async def _find_execution(
+    store: Store, execution_id: str
+) -> tuple[ExecutionRecord | None, list[str]]:
+    """Return the execution with this id, or else the only one it starts.
+
+    The list contains the ids that start with ``execution_id`` when no id
+    equals it.
+    """
+    record = await store.get_execution(execution_id)
+    if record is not None:
+        return record, [execution_id]
+    matches = await store.execution_ids_with_prefix(execution_id, PREFIX_MATCHES)
+    if len(matches) == 1:
+        return await store.get_execution(matches[0]), matches
+    return None, matches
 
 
 def _print_execution(console: Console, record: ExecutionRecord) -> None:

@@ -177,6 +177,36 @@ def test_show_table(database: str) -> None:
     assert "extract" in result.output
 
 
+def test_show_ambiguous_prefix_fails(database: str) -> None:
+    result = CliRunner().invoke(main, ["show", "exec", "--database", database])
+    assert result.exit_code == 1
+    assert "prefix 'exec' matches several executions" in result.output
+    assert "(exec-0, exec-1, exec-2)" in result.output
+
+
+def test_show_prefix_of_long_id(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'walle.db'}"
+    full_id = "f9a21a38-6a86-43f9-8433-f6d10ef00001"
+
+    async def create() -> None:
+        store = await open_store(url)
+        try:
+            await store.create_execution(
+                execution_id=full_id, workflow="etl", version=None, mode="full"
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(create())
+    result = invoke("show", "f9a21a38", "--database", url, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["execution_id"] == full_id
+    listed = CliRunner().invoke(
+        main, ["executions", "--database", url], terminal_width=80
+    )
+    assert full_id in listed.output
+
+
 def test_show_unknown_execution_fails(database: str) -> None:
     result = invoke("show", "nope", "--database", database)
     assert result.exit_code == 1

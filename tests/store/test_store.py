@@ -112,6 +112,17 @@ async def test_workflow_name_validated(store: SqlStore) -> None:
     assert await store.list_workflows() == []
 
 
+async def test_execution_ids_with_prefix(store: SqlStore) -> None:
+    for execution_id in ("abc-1", "abc-2", "a_c-3", "b-4"):
+        await create(store, execution_id)
+    assert await store.execution_ids_with_prefix("abc", 10) == ["abc-1", "abc-2"]
+    assert await store.execution_ids_with_prefix("a_c", 10) == ["a_c-3"]
+    assert len(await store.execution_ids_with_prefix("a", 2)) == 2
+    assert await store.execution_ids_with_prefix("z", 10) == []
+    with pytest.raises(ValueError, match="invalid limit 0"):
+        await store.execution_ids_with_prefix("a", 0)
+
+
 async def test_idempotency_key_returns_existing(store: SqlStore) -> None:
     first = await store.create_execution(
         execution_id="e-1",

@@ -218,6 +218,10 @@ class Store(Protocol):
         """
         ...
 
+    async def execution_ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Return up to ``limit`` execution ids that start with ``prefix``, sorted."""
+        ...
+
     async def list_unfinished_executions(
         self, *, with_tasks: bool = True
     ) -> list[ExecutionRecord]:

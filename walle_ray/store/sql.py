@@ -428,6 +428,18 @@ class SqlStore:
                 return None
             return await _load_execution(session, row)
 
+    async def execution_ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        if limit < 1:
+            raise ValueError(f"invalid limit {limit}: give 1 or more")
+        async with self._reading() as session:
+            ids = await session.scalars(
+                select(ExecutionRow.id)
+                .where(ExecutionRow.id.startswith(prefix, autoescape=True))
+                .order_by(ExecutionRow.id)
+                .limit(limit)
+            )
+            return list(ids)
+
     async def list_executions(
         self,
         workflow: str | None = None,
