@@ -241,11 +241,6 @@ class Orchestrator:
                     runner.get("host"),
                 )
                 continue
-            version = (
-                await store.get_workflow_version(record.workflow, record.version)
-                if record.version is not None
-                else None
-            )
             if record.version is None:
                 await self._fail_unstartable(
                     record.execution_id,
@@ -253,6 +248,7 @@ class Orchestrator:
                     "as walle run records; run the workflow again",
                 )
                 continue
+            version = await store.get_workflow_version(record.workflow, record.version)
             if version is None:
                 await self._fail_unstartable(
                     record.execution_id,
@@ -325,11 +321,11 @@ class Orchestrator:
 
         When ``idempotency_key`` was used before for ``workflow``, the stored
         execution is returned at once with ``created`` False, without
-        ``ended``, and nothing starts. With
-        ``retry_of``, the tasks that succeeded in that execution are copied to
-        the new one and not run again. With ``wait_s``, the call then waits
-        like :meth:`wait`, and the reply's ``ended`` is True when the
-        execution ended in time. ``execution`` is the record as created.
+        ``ended``, and nothing starts. With ``retry_of``, the tasks that
+        succeeded in that execution are copied to the new one and not run
+        again. With ``wait_s``, the call then waits like :meth:`wait`, and the
+        reply's ``ended`` is True when the execution ended in time.
+        ``execution`` is the record as created.
         """
         store = await self._ready()
         parsed = parse_stored_spec(spec_yaml)
