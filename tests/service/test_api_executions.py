@@ -530,6 +530,12 @@ tasks:
     assert snapshot["status"] == "SUCCESS"
     assert [t["status"] for t in snapshot["tasks"]] == ["SUCCESS", "SUCCESS"]
 
+    # An id that no event of this execution has gets a snapshot too.
+    unknown = {"Last-Event-ID": str(10**20)}
+    with client.stream("GET", url, headers=unknown) as foreign:
+        foreign_events = read_sse(foreign)
+    assert [kind for kind, _ in foreign_events] == ["snapshot", "execution_finished"]
+
 
 def test_events_of_running_execution_start_with_snapshot(
     client: httpx.Client, counting_server: CountingServer

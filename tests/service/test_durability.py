@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -74,12 +76,27 @@ tasks:
     wait_for(b_running)
     events_url = f"/api/executions/{execution_id}/events"
     old_event_id = first_event_id(client, events_url)
+    # A client streaming the events while the orchestrator dies.
+    streamed: list[tuple[str, dict[str, Any]]] = []
+    reader = threading.Thread(
+        target=lambda: streamed.extend(stream_events(serve_app.url, events_url)),
+        daemon=True,
+    )
+    reader.start()
     if how == "ray-kill":
         kill_with_ray(config.orchestrator_name, config.namespace)
     else:
         kill_with_sigkill(client)
 
     final = wait_final(client, execution_id, timeout_s=180)
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "the event stream did not end"
+    kinds = [kind for kind, _ in streamed]
+    assert kinds[-1] == "execution_finished"
+    assert streamed[-1][1]["status"] == "SUCCESS"
+    # After the restart the stream attached to the new orchestrator's
+    # events with a new snapshot, instead of only waiting for the end.
+    assert kinds.count("snapshot") >= 2, kinds
     assert final["status"] == "SUCCESS", final
     assert final["execution_id"] == execution_id
     assert final["input"] == 5
@@ -103,6 +120,15 @@ tasks:
         replayed = read_sse(response)
     assert [kind for kind, _ in replayed] == ["snapshot", "execution_finished"]
     assert replayed[0][1]["status"] == "SUCCESS"
+
+
+def stream_events(base_url: str, url: str) -> list[tuple[str, dict[str, Any]]]:
+    """Read an event stream to its end on a connection of its own."""
+    with (
+        httpx.Client(base_url=base_url, timeout=180) as own,
+        own.stream("GET", url) as response,
+    ):
+        return read_sse(response)
 
 
 def first_event_id(client: httpx.Client, url: str) -> int:

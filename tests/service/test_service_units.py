@@ -180,10 +180,13 @@ def test_event_log_numbers_from_base() -> None:
         await log.append("task_finished", {"task": "a"})
         assert [e.seq for e in log.after(0)] == [1_001, 1_002]
         assert [e.seq for e in log.after(1_001)] == [1_002]
-        assert log.predates(7)
-        assert log.predates(1_000)
-        assert not log.predates(0)
-        assert not log.predates(1_001)
+        assert log.foreign(7)
+        assert log.foreign(1_000)
+        assert log.foreign(1_003)
+        assert not log.foreign(0)
+        assert not log.foreign(-5)
+        assert not log.foreign(1_001)
+        assert not log.foreign(1_002)
 
     asyncio.run(scenario())
 

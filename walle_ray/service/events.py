@@ -51,12 +51,13 @@ class EventLog:
     def last_seq(self) -> int:
         return self.base + len(self._events)
 
-    def predates(self, seq: int) -> bool:
-        """Return whether ``seq`` belongs to an older log of the execution.
+    def foreign(self, seq: int) -> bool:
+        """Return whether ``seq`` is not an id of this log's events.
 
-        Zero and below mean "from the start of this log", not an old log.
+        Such an id comes from an older log of the execution, or from
+        elsewhere. Zero and below mean "from the start of this log".
         """
-        return 0 < seq <= self.base
+        return 0 < seq <= self.base or seq > self.last_seq
 
     @property
     def closed(self) -> bool:

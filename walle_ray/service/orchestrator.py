@@ -428,15 +428,15 @@ class Orchestrator:
 
         ``known`` is False when no events of the execution are kept, and
         ``closed`` is True once its final event is in the log. ``reset`` is
-        True when ``after`` is from an event log of an earlier orchestrator.
+        True when ``after`` is not an id of the current log's events.
         """
         await self._ready()
         log = self._logs.get(execution_id)
         if log is None:
             return {"known": False, "closed": False, "events": []}
-        if log.predates(after):
-            # The id comes from an orchestrator before a restart: the caller
-            # starts over from a snapshot of the store.
+        if log.foreign(after):
+            # The id comes from an orchestrator before a restart, or from
+            # elsewhere: the caller starts over from a snapshot of the store.
             return {"known": True, "closed": False, "events": [], "reset": True}
         found = await log.wait_after(after, timeout_s)
         return {

@@ -40,6 +40,8 @@ T = TypeVar("T")
 
 EVENT_POLL_S = 15.0
 STORE_POLL_S = 1.0
+# The marker ``_poll_until_final`` yields when the orchestrator has events again.
+_EVENTS_AGAIN = "events again"
 CANCEL_WAIT_S = 10.0
 FINAL_STATUSES = frozenset(s.value for s in ExecutionStatus if s.is_final)
 STATUSES = tuple(s.value for s in ExecutionStatus)
@@ -469,33 +471,40 @@ class WorkflowService:
     async def _events(
         self, execution_id: str, last_event_id: int | None
     ) -> AsyncIterator[str]:
-        orchestrator = self.orchestrator()
         after = last_event_id
         snapshot = after is None
         while True:
             if snapshot:
                 snapshot = False
-                try:
-                    after = await orchestrator.last_event.remote(execution_id)
-                except ray.exceptions.RayActorError:
-                    after = None
+                after = await self._last_event(execution_id)
                 record = await self._execution(execution_id)
                 yield format_sse(SNAPSHOT, record.to_dict(), after)
                 if record.status in FINAL_STATUSES:
                     yield format_sse(EXECUTION_FINISHED, _finished_data(record))
                     return
-            if after is None:
-                break
-            try:
-                reply = await orchestrator.events.remote(
-                    execution_id, after, EVENT_POLL_S
-                )
-            except ray.exceptions.RayActorError:
-                break
-            if not reply["known"]:
-                break
+            reply = None
+            if after is not None:
+                try:
+                    reply = await self.orchestrator().events.remote(
+                        execution_id, after, EVENT_POLL_S
+                    )
+                except ray.exceptions.RayActorError:
+                    reply = None
+            if reply is None or not reply["known"]:
+                # The orchestrator keeps no events of this execution: it is
+                # restarting, or the execution runs elsewhere. Follow the
+                # stored status until it ends or the orchestrator has events
+                # of it again, then start over from a snapshot.
+                async for chunk in self._poll_until_final(execution_id):
+                    if chunk is _EVENTS_AGAIN:
+                        snapshot = True
+                        break
+                    yield chunk
+                else:
+                    return
+                continue
             if reply.get("reset"):
-                # The client's id is from before an orchestrator restart.
+                # The client's id is not from the orchestrator's current log.
                 snapshot = True
                 continue
             for event in reply["events"]:
@@ -505,12 +514,21 @@ class WorkflowService:
                 return
             if not reply["events"]:
                 yield ": keep-alive\n\n"
-        # The orchestrator keeps no events of this execution (it restarted,
-        # or the execution runs elsewhere): follow the stored status instead.
-        async for chunk in self._poll_until_final(execution_id):
-            yield chunk
+
+    async def _last_event(self, execution_id: str) -> int | None:
+        """Return the orchestrator's newest event id of the execution, or None."""
+        try:
+            seq: int | None = await self.orchestrator().last_event.remote(execution_id)
+        except ray.exceptions.RayActorError:
+            return None
+        return seq
 
     async def _poll_until_final(self, execution_id: str) -> AsyncIterator[str]:
+        """Yield keep-alives until the execution ends or has events again.
+
+        Yields ``execution_finished`` when the stored execution has ended,
+        and ``_EVENTS_AGAIN`` when the orchestrator keeps events of it.
+        """
         waited = 0.0
         while True:
             record = await self._execution(execution_id)
@@ -518,6 +536,9 @@ class WorkflowService:
                 yield format_sse(EXECUTION_FINISHED, _finished_data(record))
                 return
             await asyncio.sleep(STORE_POLL_S)
+            if await self._last_event(execution_id) is not None:
+                yield _EVENTS_AGAIN
+                return
             waited += STORE_POLL_S
             if waited >= EVENT_POLL_S:
                 waited = 0.0
