@@ -182,33 +182,67 @@ def executions(
     if not page.items:
         console.print("no executions found")
         return
-    table = Table(box=None, header_style="bold")
-    # Ids and statuses keep their width on narrow terminals; the other
-    # columns are cut first.
-    table.add_column("EXECUTION", no_wrap=True, min_width=36)
-    for column in ("WORKFLOW", "MODE"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("STATUS", no_wrap=True, min_width=9)
-    for column in ("CREATED", "DURATION"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("ERROR", overflow="ellipsis", no_wrap=True)
+    rows: list[dict[str, Any]] = []
     for item in page.items:
         workflow_name = item.workflow
         if item.version is not None:
             workflow_name += f" v{item.version}"
-        table.add_row(
-            item.execution_id,
-            workflow_name,
-            item.mode,
-            _status(item.status),
-            _timestamp(item.created_at),
-            _duration(item.duration_s),
-            _one_line(item.error),
+        rows.append(
+            {
+                "EXECUTION": item.execution_id,
+                "WORKFLOW": workflow_name,
+                "MODE": item.mode,
+                "STATUS": _status(item.status),
+                "CREATED": _timestamp(item.created_at),
+                "DURATION": _duration(item.duration_s),
+                "ERROR": _one_line(item.error),
+            }
         )
+    columns = _fitting_columns(rows, console.width)
+    table = Table(box=None, header_style="bold")
+    for column in columns:
+        if column == "ERROR":
+            table.add_column(column, overflow="ellipsis", no_wrap=True)
+        else:
+            table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[column] for column in columns))
     console.print(table)
     first = page.offset + 1
     last = page.offset + len(page.items)
     console.print(f"executions {first} to {last} of {page.total}", style="dim")
+
+
+# The listing's columns in order; the first two always show, and the others
+# join in ``LISTING_PRIORITY`` order while they fit the terminal.
+LISTING_COLUMNS = ("EXECUTION", "WORKFLOW", "MODE", "STATUS", "CREATED", "DURATION")
+LISTING_PRIORITY = ("WORKFLOW", "CREATED", "DURATION", "MODE")
+# Narrowest ERROR column worth showing, in characters.
+MIN_ERROR_WIDTH = 12
+
+
+def _fitting_columns(rows: list[dict[str, Any]], width: int) -> list[str]:
+    """Pick the listing's columns that fit ``width`` characters whole.
+
+    The execution id and the status always show, so that each row names an
+    execution that ``walle show`` accepts. The error takes what is left.
+    """
+
+    def needed(column: str) -> int:
+        cells = [len(str(row[column])) for row in rows]
+        # Each column has one space of padding on either side.
+        return max([len(column), *cells]) + 2
+
+    chosen = {"EXECUTION", "STATUS"}
+    used = needed("EXECUTION") + needed("STATUS")
+    for column in LISTING_PRIORITY:
+        if used + needed(column) <= width:
+            chosen.add(column)
+            used += needed(column)
+    columns = [column for column in LISTING_COLUMNS if column in chosen]
+    if any(row["ERROR"] for row in rows) and width - used >= MIN_ERROR_WIDTH + 2:
+        columns.append("ERROR")
+    return columns
 
 
 @click.command()
@@ -220,6 +254,11 @@ def show(execution_id: str, as_json: bool, database: str | None) -> None:
 
     EXECUTION_ID may be the start of an id, when no other id starts the same.
     """
+    if not execution_id.strip():
+        raise click.UsageError(
+            "invalid EXECUTION_ID '': give an execution id or its first "
+            "characters, as 'walle executions' lists them"
+        )
     record, matches = _run_with_store(
         database, lambda store: _find_execution(store, execution_id)
     )

@@ -202,9 +202,47 @@ def test_show_prefix_of_long_id(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["execution_id"] == full_id
     listed = CliRunner().invoke(
-        main, ["executions", "--database", url], terminal_width=80
+        main, ["executions", "--database", url], env={"COLUMNS": "60"}
     )
     assert full_id in listed.output
+
+
+def test_show_empty_id_is_usage_error(database: str) -> None:
+    result = CliRunner().invoke(main, ["show", " ", "--database", database])
+    assert result.exit_code == 2
+    assert "invalid EXECUTION_ID ''" in result.output
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_executions_keep_id_and_status(database: str, width: int) -> None:
+    result = CliRunner().invoke(
+        main, ["executions", "--database", database], env={"COLUMNS": str(width)}
+    )
+    assert result.exit_code == 0, result.output
+    header, *rows = result.output.splitlines()
+    assert header.split()[0] == "EXECUTION"
+    assert "STATUS" in header.split()
+    assert "exec-1" in result.output
+    assert "ERROR" in rows[1]
+    assert all(len(line) <= width for line in result.output.splitlines())
+
+
+def test_executions_wide_shows_every_column(database: str) -> None:
+    result = CliRunner().invoke(
+        main, ["executions", "--database", database], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    header = result.output.splitlines()[0].split()
+    assert header == [
+        "EXECUTION",
+        "WORKFLOW",
+        "MODE",
+        "STATUS",
+        "CREATED",
+        "DURATION",
+        "ERROR",
+    ]
+    assert "task 'load' failed" in result.output
 
 
 def test_show_unknown_execution_fails(database: str) -> None:

@@ -119,6 +119,9 @@ async def test_execution_ids_with_prefix(store: SqlStore) -> None:
     assert await store.execution_ids_with_prefix("a_c", 10) == ["a_c-3"]
     assert len(await store.execution_ids_with_prefix("a", 2)) == 2
     assert await store.execution_ids_with_prefix("z", 10) == []
+    await create(store, "ABC-5")
+    assert await store.execution_ids_with_prefix("AB", 10) == ["ABC-5"]
+    assert await store.execution_ids_with_prefix("ab", 10) == ["abc-1", "abc-2"]
     with pytest.raises(ValueError, match="invalid limit 0"):
         await store.execution_ids_with_prefix("a", 0)
 

@@ -434,7 +434,8 @@ class SqlStore:
         async with self._reading() as session:
             ids = await session.scalars(
                 select(ExecutionRow.id)
-                .where(ExecutionRow.id.startswith(prefix, autoescape=True))
+                # substr, unlike LIKE, compares case on SQLite too.
+                .where(func.substr(ExecutionRow.id, 1, len(prefix)) == prefix)
                 .order_by(ExecutionRow.id)
                 .limit(limit)
             )
