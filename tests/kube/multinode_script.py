@@ -8,8 +8,11 @@ many calls the gateway received.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 import threading
 import time
@@ -123,7 +126,7 @@ def run_with_node_loss(
     cluster: Cluster, workers: list[Any], gateway_url: str
 ) -> dict[str, Any]:
     pool = SpreadInvokerPool(POOL_SIZE, name_prefix="walle-spread")
-    pool.wait_ready()
+    actor_pids = pool.wait_ready()
     nodes_before = pool.actor_nodes()
     report: dict[str, Any] = {
         "actor_nodes_before": nodes_before,
@@ -167,6 +170,13 @@ def run_with_node_loss(
     calls_at_removal = invocation_count(gateway_url, "sleep")
     victim = next(n for n in workers if n.node_id in nodes_before)
     cluster.remove_node(victim, allow_graceful=False)
+    # On a real machine the node's processes go with it. Here they share one
+    # machine, and an actor process that outlives its raylet for the rest of
+    # its calls would return their results, so end it with the node.
+    for pid, node in zip(actor_pids, nodes_before, strict=True):
+        if node == victim.node_id:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     report["removed_node"] = victim.node_id
     report["calls_at_removal"] = calls_at_removal
 
