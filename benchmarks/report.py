@@ -71,7 +71,29 @@ def source_description() -> dict[str, Any]:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
-    return {"commit": commit, "walle_ray": str(Path(walle_ray.__file__).parent)}
+    # Changes not committed make the commit an incomplete description.
+    try:
+        changed = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(bench_dir),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        changed = []
+    changed_files = sorted(line[3:] for line in changed if line.strip())
+    return {
+        "commit": commit,
+        "changed_files": changed_files,
+        "walle_ray": str(Path(walle_ray.__file__).parent),
+    }
 
 
 def machine_description() -> dict[str, Any]:
@@ -256,6 +278,13 @@ def markdown(results: dict[str, Any]) -> str:
         f"Ray {machine['ray']}. Suite time: {meta['duration_s']:.0f} s"
         f"{' (--quick)' if meta['quick'] else ''}."
     )
+    source = meta.get("source") or {}
+    if source.get("commit"):
+        code = f"Code: commit {source['commit']}"
+        changed = source.get("changed_files") or []
+        if changed:
+            code += f", with uncommitted changes to {', '.join(changed)}"
+        lines += ["", code + "."]
     lines.append("")
     lines += [f"- {note}" for note in meta["notes"]]
     lines.append("")

@@ -161,6 +161,9 @@ def test_quick_outputs_written(quick_results: dict[str, Any]) -> None:
     out = Path(quick_results["_out"])
     markdown = (out / "results.md").read_text()
     assert "## Makespan" in markdown
+    source = quick_results["meta"]["source"]
+    assert isinstance(source["changed_files"], list)
+    assert f"Code: commit {source['commit']}" in markdown
     assert "## Targets" in markdown
     plots = sorted(p.name for p in out.glob("*.png"))
     notes = " ".join(quick_results["meta"]["notes"])
