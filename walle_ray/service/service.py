@@ -40,8 +40,6 @@ T = TypeVar("T")
 
 EVENT_POLL_S = 15.0
 STORE_POLL_S = 1.0
-# The marker ``_poll_until_final`` yields when the orchestrator has events again.
-_EVENTS_AGAIN = "events again"
 CANCEL_WAIT_S = 10.0
 FINAL_STATUSES = frozenset(s.value for s in ExecutionStatus if s.is_final)
 STATUSES = tuple(s.value for s in ExecutionStatus)
@@ -495,13 +493,20 @@ class WorkflowService:
                 # restarting, or the execution runs elsewhere. Follow the
                 # stored status until it ends or the orchestrator has events
                 # of it again, then start over from a snapshot.
-                async for chunk in self._poll_until_final(execution_id):
-                    if chunk is _EVENTS_AGAIN:
-                        snapshot = True
+                waited = 0.0
+                while True:
+                    record = await self._execution(execution_id)
+                    if record.status in FINAL_STATUSES:
+                        yield format_sse(EXECUTION_FINISHED, _finished_data(record))
+                        return
+                    await asyncio.sleep(STORE_POLL_S)
+                    if await self._last_event(execution_id) is not None:
                         break
-                    yield chunk
-                else:
-                    return
+                    waited += STORE_POLL_S
+                    if waited >= EVENT_POLL_S:
+                        waited = 0.0
+                        yield ": keep-alive\n\n"
+                snapshot = True
                 continue
             if reply.get("reset"):
                 # The client's id is not from the orchestrator's current log.
@@ -522,27 +527,6 @@ class WorkflowService:
         except ray.exceptions.RayActorError:
             return None
         return seq
-
-    async def _poll_until_final(self, execution_id: str) -> AsyncIterator[str]:
-        """Yield keep-alives until the execution ends or has events again.
-
-        Yields ``execution_finished`` when the stored execution has ended,
-        and ``_EVENTS_AGAIN`` when the orchestrator keeps events of it.
-        """
-        waited = 0.0
-        while True:
-            record = await self._execution(execution_id)
-            if record.status in FINAL_STATUSES:
-                yield format_sse(EXECUTION_FINISHED, _finished_data(record))
-                return
-            await asyncio.sleep(STORE_POLL_S)
-            if await self._last_event(execution_id) is not None:
-                yield _EVENTS_AGAIN
-                return
-            waited += STORE_POLL_S
-            if waited >= EVENT_POLL_S:
-                waited = 0.0
-                yield ": keep-alive\n\n"
 
 
 def parse_spec(text: str) -> Workflow:
